@@ -1,0 +1,206 @@
+"""Mailboxes: bounded channels that outlive the actors reading them.
+
+An actor that crashes and is restarted must find its inbox as it left it: the messages still
+queued are there, and the actors sending to it never noticed. A bare trio memory channel does
+not give that: when the consumer closes its receive end (``async with inbox:``) the producers
+get ``BrokenResourceError``. So a :class:`Mailbox` keeps the original endpoints and hands out
+*clones*: each incarnation of an actor gets its own receive clone, and each producer its own
+send clone. Closing a clone never closes the channel; only the mailbox's owner (the
+supervisor) does, with :meth:`Mailbox.close`, after every actor using it has stopped.
+
+Every mailbox is bounded (``math.inf`` is refused) and states what happens when it is full:
+
+* :attr:`Overflow.BLOCK`: the producer waits. For order and execution events, which must
+  never be dropped.
+* :attr:`Overflow.DROP_OLDEST`: the oldest queued message is discarded and counted. For
+  market data and observers, where the newest value matters more than a complete history.
+
+A message that an actor had already taken from its inbox when it crashed is not put back:
+redelivering the message that crashed it would make a crash loop out of one bad message.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from typing import Generic, Protocol, TypeVar, final
+
+import attrs
+import trio
+
+from .errors import InvalidSpec
+
+__all__ = ["Mailbox", "MailboxStatistics", "Outbox", "Overflow"]
+
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Overflow(enum.Enum):
+    """What a full mailbox does with one more message."""
+
+    BLOCK = "block"
+    DROP_OLDEST = "drop_oldest"
+
+
+class Outbox(Protocol[T_contra]):
+    """The sending side an actor writes to: a send-channel clone, or a dropping sender."""
+
+    async def send(self, value: T_contra, /) -> None: ...
+
+    def send_nowait(self, value: T_contra, /) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@attrs.frozen(kw_only=True)
+class MailboxStatistics:
+    """A snapshot of a mailbox, for metrics and health checks."""
+
+    name: str
+    capacity: int
+    overflow: Overflow
+    depth: int  #: messages queued now
+    sent: int  #: messages accepted since the mailbox was made
+    dropped: int  #: messages discarded by DROP_OLDEST
+    senders: int  #: open send clones, the mailbox's own included
+    receivers: int  #: open receive clones, the mailbox's own included
+
+
+@final
+class Mailbox(Generic[T]):
+    """A named, bounded channel owned by a supervisor and shared across restarts.
+
+    Args:
+        name: used in statistics and errors.
+        capacity: how many messages may wait. 0 makes every send a rendezvous; state the
+            reason for the number where the mailbox is made.
+        overflow: what a full mailbox does (see :class:`Overflow`).
+
+    Raises:
+        InvalidSpec: for an infinite, negative or non-integer capacity, or DROP_OLDEST with
+            capacity 0 (there is never an oldest message to drop).
+    """
+
+    def __init__(self, name: str, *, capacity: int, overflow: Overflow = Overflow.BLOCK) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            if isinstance(capacity, float) and math.isinf(capacity):
+                raise InvalidSpec(f"mailbox {name!r}: capacity must be finite, got inf")
+            raise InvalidSpec(f"mailbox {name!r}: capacity must be an int, got {capacity!r}")
+        if capacity < 0:
+            raise InvalidSpec(f"mailbox {name!r}: capacity must be >= 0, got {capacity}")
+        if overflow is Overflow.DROP_OLDEST and capacity == 0:
+            raise InvalidSpec(f"mailbox {name!r}: DROP_OLDEST needs a capacity of at least 1")
+        self.name = name
+        self.capacity = capacity
+        self.overflow = overflow
+        self._send, self._receive = trio.open_memory_channel[T](capacity)
+        self._counters = _Counters()
+
+    def __repr__(self) -> str:
+        return (
+            f"<Mailbox {self.name!r} capacity={self.capacity} overflow={self.overflow.value} "
+            f"depth={self._send.statistics().current_buffer_used}>"
+        )
+
+    def sender(self) -> Outbox[T]:
+        """A new send clone for one producer. The producer closes it; the channel stays open."""
+        clone = self._send.clone()
+        if self.overflow is Overflow.DROP_OLDEST:
+            return _DroppingSender(clone, self._receive, self._counters)
+        return _CountingSender(clone, self._counters)
+
+    def receiver(self) -> trio.MemoryReceiveChannel[T]:
+        """A new receive clone for one consumer incarnation. Closing it loses no message."""
+        return self._receive.clone()
+
+    def statistics(self) -> MailboxStatistics:
+        stats = self._send.statistics()
+        return MailboxStatistics(
+            name=self.name,
+            capacity=self.capacity,
+            overflow=self.overflow,
+            depth=stats.current_buffer_used,
+            sent=self._counters.sent,
+            dropped=self._counters.dropped,
+            senders=stats.open_send_channels,
+            receivers=stats.open_receive_channels,
+        )
+
+    def close(self) -> None:
+        """Close the mailbox's own endpoints (synchronous, so safe in cancelled cleanup).
+
+        Consumers see ``EndOfChannel`` once every producer clone is closed too; producers see
+        ``BrokenResourceError`` once every consumer clone is closed.
+        """
+        self._send.close()
+        self._receive.close()
+
+
+@attrs.define
+class _Counters:
+    sent: int = 0
+    dropped: int = 0
+
+
+@final
+class _CountingSender(Generic[T]):
+    """A send clone that counts what it delivers (Overflow.BLOCK)."""
+
+    __slots__ = ("_counters", "_send")
+
+    def __init__(self, send: trio.MemorySendChannel[T], counters: _Counters) -> None:
+        self._send = send
+        self._counters = counters
+
+    async def send(self, value: T, /) -> None:
+        await self._send.send(value)
+        self._counters.sent += 1
+
+    def send_nowait(self, value: T, /) -> None:
+        self._send.send_nowait(value)
+        self._counters.sent += 1
+
+    def close(self) -> None:
+        self._send.close()
+
+
+@final
+class _DroppingSender(Generic[T]):
+    """A send clone that makes room by discarding the oldest queued message."""
+
+    __slots__ = ("_counters", "_receive", "_send")
+
+    def __init__(
+        self,
+        send: trio.MemorySendChannel[T],
+        receive: trio.MemoryReceiveChannel[T],
+        counters: _Counters,
+    ) -> None:
+        self._send = send
+        self._receive = receive
+        self._counters = counters
+
+    async def send(self, value: T, /) -> None:
+        # Checkpoint discipline of trio's own MemorySendChannel.send: a cancellation can only
+        # happen before the message is queued, never after, so "sent" is never undone.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self.send_nowait(value)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def send_nowait(self, value: T, /) -> None:
+        while True:
+            try:
+                self._send.send_nowait(value)
+            except trio.WouldBlock:
+                try:
+                    self._receive.receive_nowait()
+                except trio.WouldBlock:  # pragma: no cover - capacity >= 1 makes this impossible
+                    raise AssertionError("full mailbox with nothing to drop") from None
+                self._counters.dropped += 1
+            else:
+                self._counters.sent += 1
+                return
+
+    def close(self) -> None:
+        self._send.close()

@@ -1,0 +1,102 @@
+"""The exceptions cjt_actors raises, as one tree.
+
+Everything the package raises on purpose derives from :class:`CjtError`, so a caller can tell
+"cjt_actors refused or gave up" from "a bug somewhere". The tree::
+
+    CjtError
+    ├── InvalidSpec (also ValueError)      a spec, policy or argument is malformed; raised
+    │                                      eagerly, at construction, naming the argument
+    ├── DecodeError (also ValueError)      a payload could not be turned into a message;
+    │                                      says what was wrong and at which field path
+    └── SupervisionError                   the supervision tree could not keep running
+        ├── ChildStartError                a child failed before it reported ready
+        └── SupervisorGaveUp               restart intensity exceeded: the supervisor stopped
+                                           its children and escalates to its parent
+
+Two rules keep the tree honest:
+
+* Validation problems in *messages* (an order a risk check refuses, say) are not exceptions:
+  they are reply events on a channel (Akka's distinction between validation errors and
+  failures). Exceptions are for failures: something is broken and the actor should crash.
+* An exception that wraps others (``SupervisorGaveUp``) keeps them: the causes are an
+  attribute and the ``__cause__`` is an ``ExceptionGroup`` of them, so nothing is lost when
+  concurrency is hidden behind one domain error.
+
+Later parts of the project add their branches here (exchange errors, configuration errors),
+each drawn above when it lands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ChildStartError",
+    "CjtError",
+    "DecodeError",
+    "InvalidSpec",
+    "SupervisionError",
+    "SupervisorGaveUp",
+]
+
+
+class CjtError(Exception):
+    """Base of every exception cjt_actors raises on purpose."""
+
+
+class InvalidSpec(CjtError, ValueError):
+    """A specification or argument is malformed.
+
+    Raised when the object is built, not when it is first used, so a bad supervision tree
+    fails at start-up with a message that names the argument, the value and the rule.
+    """
+
+
+class DecodeError(CjtError, ValueError):
+    """A payload could not be decoded; the message names the field path and the problem."""
+
+
+class SupervisionError(CjtError):
+    """The supervision tree could not keep a child (or itself) running."""
+
+
+class ChildStartError(SupervisionError):
+    """A child raised before it called ``task_status.started()``.
+
+    During the supervisor's own start this fails the start (OTP: a failing ``init`` fails the
+    supervisor's ``start_link``). The original exception is the ``__cause__``.
+
+    Attributes:
+        supervisor: path of the supervisor that was starting the child.
+        child: name of the child that failed.
+    """
+
+    def __init__(self, supervisor: str, child: str) -> None:
+        super().__init__(f"child {child!r} of supervisor {supervisor!r} failed before it was ready")
+        self.supervisor = supervisor
+        self.child = child
+
+
+class SupervisorGaveUp(SupervisionError):
+    """More than ``intensity`` restarts fell within ``period``: the supervisor gave up.
+
+    It has stopped all its remaining children (in reverse start order) before raising. Its
+    parent treats this like any child failure, which is how a crash loop escalates up the tree.
+
+    Attributes:
+        supervisor: path of the supervisor that gave up.
+        causes: the child failures inside the last window, oldest first (also the
+            ``__cause__``, as an ``ExceptionGroup``). Restarts of PERMANENT children that
+            returned normally count toward the window but carry no exception.
+        restarts: the restarts in the window, the one that overflowed it included.
+    """
+
+    def __init__(self, supervisor: str, causes: Sequence[Exception], *, restarts: int) -> None:
+        names = ", ".join(sorted({type(c).__name__ for c in causes})) or "normal exits only"
+        super().__init__(
+            f"supervisor {supervisor!r} gave up: {restarts} restarts within its window, "
+            f"{len(causes)} of them after failures ({names})"
+        )
+        self.supervisor = supervisor
+        self.causes: tuple[Exception, ...] = tuple(causes)
+        self.restarts = restarts

@@ -1,0 +1,57 @@
+"""Developer and CI entry points. `nox -s tests` is what CI runs (see README)."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["tests", "lint"]
+
+# Pinned so a new release of a linter cannot turn CI red overnight; bump deliberately.
+LINT_DEPS = ["ruff==0.17.6", "mypy==2.4.1", "flake8==7.5.0", "flake8-async==26.8.1"]
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite with branch coverage (gate: 90%), fast Hypothesis profile, -W error."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "-W",
+        "error",
+        "--cov=cjt_actors",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=90",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "fast"},
+    )
+
+
+@nox.session
+def property(session: nox.Session) -> None:
+    """Every Hypothesis suite with the thorough profile (many more examples)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "-W",
+        "error",
+        "-m",
+        "property",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "thorough"},
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (lint + format check), mypy --strict on the package, flake8-async for ASYNC102."""
+    session.install("-e", ".[test]", *LINT_DEPS)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy", "cjt_actors")
+    session.run("flake8", "cjt_actors", "tests")
