@@ -223,9 +223,6 @@ class Root:
             if not self._cleanup_ran:
                 # Something we did not plan for (KeyboardInterrupt without signal handling,
                 # our own caller cancelling us): the cleanup still runs, then it propagates.
-                if self._reason is None:
-                    self._reason = StopReason.CRASHED
-                    self._detail = "the root was interrupted"
                 with trio.move_on_after(self._cleanup_deadline, shield=True):
                     await self._cleanup()
         return await self._finish(tree_stopped_in_time)
@@ -239,10 +236,12 @@ class Root:
                     self._tree_failed(StopReason.SUPERVISOR_GAVE_UP, group)
                 except* Exception as group:
                     self._tree_failed(StopReason.CRASHED, group)
-        finally:
             if self._reason is None:
                 self._reason = StopReason.FINISHED
                 self._detail = "the trading tree returned"
+        finally:
+            # Also on a BaseException (KeyboardInterrupt): run()'s own `finally` then records
+            # the stop as CRASHED and still runs the cleanup before it propagates.
             self._tree_done.set()
             self._stop_requested.set()
 
@@ -268,7 +267,12 @@ class Root:
 
     async def _cleanup(self) -> None:
         self._cleanup_ran = True
-        reason = self._reason or StopReason.CRASHED
+        if self._reason is None:
+            # Neither a trigger nor the tree's own end: a BaseException (KeyboardInterrupt
+            # without signal handling) or our caller cancelling us.
+            self._reason = StopReason.CRASHED
+            self._detail = "interrupted before the trading tree finished"
+        reason = self._reason
         done = 0
         with trio.move_on_after(self._cleanup_deadline, shield=True):
             for step in self._steps:

@@ -65,8 +65,11 @@ def register(cls: type[M]) -> type[M]:
     """Record a concrete message class so the codec can encode and decode it.
 
     Raises:
-        TypeError: if the class is not a frozen, slotted attrs class, or the name is taken.
+        TypeError: if the class is not a Command or Event, not a frozen, slotted,
+            keyword-only attrs class, or its name is taken.
     """
+    if not isinstance(cls, type) or not issubclass(cls, Command | Event):
+        raise TypeError(f"{cls!r} must subclass Command or Event")
     is_attrs_class: bool = attrs.has(cls)  # a plain bool: keep mypy from narrowing `cls`
     if not is_attrs_class or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__qualname__} must be an attrs class with slots (attrs.frozen)")
