@@ -10,7 +10,7 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["tests", "lint"]
 
 # Pinned so a new release of a linter cannot turn CI red overnight; bump deliberately.
-LINT_DEPS = ["ruff==0.17.6", "mypy==2.4.1", "flake8==7.5.0", "flake8-async==26.8.1"]
+LINT_DEPS = ["ruff==0.17.6", "mypy==2.4.1", "flake8-async==26.8.1"]
 
 
 @nox.session
@@ -49,9 +49,27 @@ def property(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (lint + format check), mypy --strict on the package, flake8-async for ASYNC102."""
+    """ruff (lint + format check), mypy --strict on the package, flake8-async (ASYNC102)."""
     session.install("-e", ".[test]", *LINT_DEPS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy", "cjt_actors")
-    session.run("flake8", "cjt_actors", "tests")
+    # ruff ports most ASYNC rules but not ASYNC102 (an await in `finally` / `except
+    # BaseException` must run in a shielded scope with a deadline), hence flake8-async.
+    # Disabled: ASYNC114/128 misread functions that hand task_status on to a child (the
+    # supervisor's run and monitor); ASYNC124 flags callbacks that must be async by protocol.
+    session.run(
+        "flake8-async",
+        "--enable=ASYNC1",
+        "--disable=ASYNC114,ASYNC124,ASYNC128",
+        *_python_files(session, "cjt_actors", "tests"),
+    )
+
+
+def _python_files(session: nox.Session, *roots: str) -> list[str]:
+    from pathlib import Path
+
+    files = sorted(str(p) for root in roots for p in Path(root).rglob("*.py"))
+    if not files:
+        session.error(f"no Python files under {roots}")
+    return files

@@ -8,10 +8,13 @@ Everything the package raises on purpose derives from :class:`CjtError`, so a ca
     │                                      eagerly, at construction, naming the argument
     ├── DecodeError (also ValueError)      a payload could not be turned into a message;
     │                                      says what was wrong and at which field path
-    └── SupervisionError                   the supervision tree could not keep running
-        ├── ChildStartError                a child failed before it reported ready
-        └── SupervisorGaveUp               restart intensity exceeded: the supervisor stopped
-                                           its children and escalates to its parent
+    ├── SupervisionError                   the supervision tree could not keep running
+    │   ├── ChildStartError                a child failed before it reported ready
+    │   └── SupervisorGaveUp               restart intensity exceeded: the supervisor stopped
+    │                                      its children and escalates to its parent
+    └── ExchangeError                      talking to the exchange failed
+        └── CredentialsError               an API key is missing, malformed or badly stored;
+                                           the message never contains key material
 
 Two rules keep the tree honest:
 
@@ -33,7 +36,9 @@ from collections.abc import Sequence
 __all__ = [
     "ChildStartError",
     "CjtError",
+    "CredentialsError",
     "DecodeError",
+    "ExchangeError",
     "InvalidSpec",
     "SupervisionError",
     "SupervisorGaveUp",
@@ -100,3 +105,15 @@ class SupervisorGaveUp(SupervisionError):
         self.supervisor = supervisor
         self.causes: tuple[Exception, ...] = tuple(causes)
         self.restarts = restarts
+
+
+class ExchangeError(CjtError):
+    """Talking to the exchange (or the simulator) failed."""
+
+
+class CredentialsError(ExchangeError):
+    """An API key is missing, malformed, of an unsupported type, or stored insecurely.
+
+    The message says what is wrong and where (which variable, which file, which field) and
+    never contains the key name, the private key or a token.
+    """

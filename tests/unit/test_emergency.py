@@ -177,7 +177,11 @@ async def test_a_supervisor_giving_up_is_an_emergency(autojump_clock: object) ->
     assert outcome.exit_code is ExitCode.EMERGENCY
     assert type(outcome.error).__name__ == "SupervisorGaveUp"
     assert "trading" in outcome.detail
-    assert log == ["halt supervisor_gave_up", "cancel-all start (supervisor_gave_up)", "cancel-all done"]
+    assert log == [
+        "halt supervisor_gave_up",
+        "cancel-all start (supervisor_gave_up)",
+        "cancel-all done",
+    ]
     assert trio.current_time() == 3.0  # three crashes, one second apart, no backoff
 
 
@@ -507,4 +511,3 @@ async def test_a_trigger_before_the_tree_starts_cancels_it_at_once(
     outcome = await root.run(tree)
     assert ran == []
     assert outcome.reason is StopReason.OPERATOR
-
