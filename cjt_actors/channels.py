@@ -14,6 +14,8 @@ Every mailbox is bounded (``math.inf`` is refused) and states what happens when 
   never be dropped.
 * :attr:`Overflow.DROP_OLDEST`: the oldest queued message is discarded and counted. For
   market data and observers, where the newest value matters more than a complete history.
+  (A dropping sender holds a receive clone to drop through, so its producer never sees
+  ``BrokenResourceError``: with no consumer left, its messages are simply dropped.)
 
 A message that an actor had already taken from its inbox when it crashed is not put back:
 redelivering the message that crashed it would make a crash loop out of one bad message.
@@ -107,7 +109,8 @@ class Mailbox(Generic[T]):
         """A new send clone for one producer. The producer closes it; the channel stays open."""
         clone = self._send.clone()
         if self.overflow is Overflow.DROP_OLDEST:
-            return _DroppingSender(clone, self._receive, self._counters)
+            # Its own receive clone to drop through, so it keeps working after close().
+            return _DroppingSender(clone, self._receive.clone(), self._counters)
         return _CountingSender(clone, self._counters)
 
     def receiver(self) -> trio.MemoryReceiveChannel[T]:
@@ -204,3 +207,4 @@ class _DroppingSender(Generic[T]):
 
     def close(self) -> None:
         self._send.close()
+        self._receive.close()

@@ -93,6 +93,10 @@ class ChildSpec:
             raise InvalidSpec(
                 f"child {self.name!r}: restart must be a Restart, got {self.restart!r}"
             )
+        if self.backoff is not None and not isinstance(self.backoff, Backoff):
+            raise InvalidSpec(
+                f"child {self.name!r}: backoff must be a Backoff, got {self.backoff!r}"
+            )
         if self.significant and self.restart is Restart.PERMANENT:
             raise InvalidSpec(
                 f"child {self.name!r}: only TRANSIENT or TEMPORARY children can be significant"

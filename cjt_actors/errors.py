@@ -13,8 +13,23 @@ Everything the package raises on purpose derives from :class:`CjtError`, so a ca
     │   └── SupervisorGaveUp               restart intensity exceeded: the supervisor stopped
     │                                      its children and escalates to its parent
     └── ExchangeError                      talking to the exchange failed
-        └── CredentialsError               an API key is missing, malformed or badly stored;
-                                           the message never contains key material
+        ├── CredentialsError               an API key is missing, malformed or badly stored;
+        │                                  the message never contains key material
+        ├── TransportError                 no answer: connection refused or dropped, timeout
+        ├── ResponseError                  an answer we cannot use: HTML or broken JSON where
+        │                                  JSON was expected, or a JSON shape we do not know
+        └── HTTPStatusError                the exchange answered with an error status
+            ├── BadRequest                 400: a bad argument (its `error` says which)
+            ├── Unauthorized               401: missing, expired or invalid JWT
+            ├── PermissionDenied           403: the key lacks a scope or portfolio access
+            ├── NotFound                   404: unknown order, product or route
+            ├── RateLimited                429: too many requests (body may be HTML)
+            └── ServerError                5xx: the exchange failed; retryable
+
+An order placement that the exchange refuses is *not* an exception: it arrives as HTTP 200
+with ``success: false`` and the client returns it as a typed rejection value. Nor is an
+order placement whose fate is unknown (a timeout after the request left): that is an
+"outcome unknown" value, never a rejection, so nobody mistakes "maybe placed" for "not placed".
 
 Two rules keep the tree honest:
 
@@ -34,14 +49,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "BadRequest",
     "ChildStartError",
     "CjtError",
     "CredentialsError",
     "DecodeError",
     "ExchangeError",
+    "HTTPStatusError",
     "InvalidSpec",
+    "NotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "ResponseError",
+    "ServerError",
     "SupervisionError",
     "SupervisorGaveUp",
+    "TransportError",
+    "Unauthorized",
 ]
 
 
@@ -117,3 +141,86 @@ class CredentialsError(ExchangeError):
     The message says what is wrong and where (which variable, which file, which field) and
     never contains the key name, the private key or a token.
     """
+
+
+class TransportError(ExchangeError):
+    """The request got no answer: connection refused or dropped, or a timeout.
+
+    For a request that changes state (an order placement) this does *not* mean it failed:
+    the exchange may have acted on it. Callers that care check before retrying.
+
+    Attributes:
+        method, path: the request (path without query string).
+    """
+
+    def __init__(self, message: str, *, method: str, path: str) -> None:
+        super().__init__(f"{method} {path}: {message}")
+        self.method = method
+        self.path = path
+
+
+class ResponseError(ExchangeError):
+    """The exchange answered, but not with something we can read.
+
+    Attributes:
+        method, path: the request (path without query string).
+        status: the HTTP status of the answer.
+        excerpt: a short, single-line excerpt of the body (an HTML page's title, or the
+            first characters), for the operator; never the request's headers.
+    """
+
+    def __init__(
+        self, message: str, *, method: str, path: str, status: int, excerpt: str = ""
+    ) -> None:
+        detail = f" (body: {excerpt})" if excerpt else ""
+        super().__init__(f"{method} {path} -> {status}: {message}{detail}")
+        self.method = method
+        self.path = path
+        self.status = status
+        self.excerpt = excerpt
+
+
+class HTTPStatusError(ExchangeError):
+    """The exchange answered with an HTTP error status.
+
+    Attributes:
+        status: the HTTP status.
+        method, path: the request (path without query string).
+        error: the exchange's error code (``INVALID_ARGUMENT``, ``NOT_FOUND``...), or "".
+        details: the exchange's ``error_details`` / ``message`` text, or a body excerpt.
+    """
+
+    def __init__(
+        self, *, status: int, method: str, path: str, error: str = "", details: str = ""
+    ) -> None:
+        what = " ".join(part for part in (error, details) if part) or "no details"
+        super().__init__(f"{method} {path} -> {status}: {what}")
+        self.status = status
+        self.method = method
+        self.path = path
+        self.error = error
+        self.details = details
+
+
+class BadRequest(HTTPStatusError):
+    """400: the exchange refused an argument; ``error``/``details`` say which."""
+
+
+class Unauthorized(HTTPStatusError):
+    """401: missing, expired or invalid JWT (wrong key, clock skew, wrong ``uri`` claim)."""
+
+
+class PermissionDenied(HTTPStatusError):
+    """403: the key lacks a scope (``can_trade``...) or access to the portfolio."""
+
+
+class NotFound(HTTPStatusError):
+    """404: unknown order, product or route."""
+
+
+class RateLimited(HTTPStatusError):
+    """429: too many requests. The body may be an HTML page rather than JSON."""
+
+
+class ServerError(HTTPStatusError):
+    """5xx: the exchange failed. Safe to retry only for idempotent requests."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 import enum
 import math
 import random
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, final
 
@@ -77,6 +78,10 @@ __all__ = [
 #: Longest error text carried in an event; exception messages can be long (HTML bodies).
 _MAX_ERROR_TEXT = 500
 
+#: Seconds past a child's shutdown deadline before it is reported as overrunning: the time
+#: its cancelled cleanup scope needs to unwind.
+OVERRUN_GRACE = 0.05
+
 
 class ChildState(enum.Enum):
     """Where a child is in its life, as :meth:`Supervisor.child_states` reports it."""
@@ -105,7 +110,10 @@ class Supervisor:
             object, across restarts of its children and of the supervisor itself, so no
             queued message is lost to a restart. Exposed for statistics.
         observer: where supervision events go. With a BLOCK mailbox the supervisor waits for
-            a slow observer; with DROP_OLDEST it never waits.
+            a slow observer, up to ``observer_timeout`` per event; an event that cannot be
+            delivered in that time is dropped and counted in ``events_dropped`` (a stuck
+            observer must not keep the tree from stopping). With DROP_OLDEST it never waits.
+        observer_timeout: see ``observer``; default 5 s.
         rng: the random source of backoff jitter; pass a seeded one for reproducible runs.
 
     Raises:
@@ -124,6 +132,7 @@ class Supervisor:
         auto_shutdown: AutoShutdown = AutoShutdown.NEVER,
         mailboxes: Sequence[Mailbox[Any]] = (),
         observer: Outbox[SupervisorEvent] | None = None,
+        observer_timeout: float = 5.0,
         rng: random.Random | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name:
@@ -145,6 +154,16 @@ class Supervisor:
             raise InvalidSpec(
                 f"supervisor {name!r}: auto_shutdown must be an AutoShutdown, got {auto_shutdown!r}"
             )
+        if intensity is not None and not isinstance(intensity, Intensity):
+            raise InvalidSpec(
+                f"supervisor {name!r}: intensity must be an Intensity, got {intensity!r}"
+            )
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise InvalidSpec(f"supervisor {name!r}: backoff must be a Backoff, got {backoff!r}")
+        if observer_timeout <= 0 or observer_timeout != observer_timeout:
+            raise InvalidSpec(
+                f"supervisor {name!r}: observer_timeout must be > 0 seconds, got {observer_timeout!r}"
+            )
         significant = [c.name for c in children if c.significant]
         if significant and auto_shutdown is AutoShutdown.NEVER:
             raise InvalidSpec(
@@ -159,8 +178,11 @@ class Supervisor:
         self.auto_shutdown = auto_shutdown
         self.mailboxes: tuple[Mailbox[Any], ...] = tuple(mailboxes)
         self._observer = observer
+        self._observer_timeout = observer_timeout
         self._rng = rng if rng is not None else random.Random()
         self._restarts = dict.fromkeys(names, 0)
+        self._ever_started: set[str] = set()
+        self.events_dropped = 0
         self._current: _Run | None = None
 
     def __repr__(self) -> str:
@@ -292,10 +314,6 @@ class _Slot:
     due: float | None = None  #: when a scheduled restart is due
 
 
-class _Shutdown:
-    """Sentinel in the loop's inbox: the supervisor's caller cancelled it."""
-
-
 @final
 class _Readiness:
     """Wraps the child's ``task_status`` to record when it reported ready."""
@@ -317,11 +335,11 @@ class _Run:
             _Slot(spec=spec, index=i, backoff=spec.backoff or supervisor.backoff)
             for i, spec in enumerate(supervisor.children)
         ]
-        # One exit report per child at most can be waiting (only the loop starts a child
-        # again, after reading its report), plus one shutdown sentinel: never blocks.
-        self._inbox_send, self._inbox = trio.open_memory_channel[_Incarnation | _Shutdown](
-            len(self.slots) + 1
-        )
+        # Exit reports waiting for the loop. Bounded by construction, not by a buffer size:
+        # each slot has at most one live incarnation, each incarnation reports at most once,
+        # and a report made stale by a stop is removed when the stop handles it.
+        self._exits: deque[_Incarnation] = deque()
+        self._wakeup = trio.Event()
         self._nursery: trio.Nursery | None = None
         self._shutdown = False
         self._finished = False
@@ -362,7 +380,7 @@ class _Run:
         self._shutdown = True
         if self._start_scope is not None:
             self._start_scope.cancel(reason=f"supervisor {self.path} shutting down")
-        self._inbox_send.send_nowait(_Shutdown())
+        self._wakeup.set()
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -410,13 +428,15 @@ class _Run:
                     if outcome is not _CONTINUE:
                         return outcome
                 continue
+            if self._exits:
+                outcome = await self._on_exit(self._exits.popleft())
+                if outcome is not _CONTINUE:
+                    return outcome
+                continue
             deadline = min((s.due for s in self.slots if s.due is not None), default=math.inf)
+            self._wakeup = trio.Event()  # no checkpoint between this and the wait
             with trio.move_on_at(deadline):
-                item = await self._inbox.receive()
-                if isinstance(item, _Incarnation) and not item.handled:
-                    outcome = await self._on_exit(item)
-                    if outcome is not _CONTINUE:
-                        return outcome
+                await self._wakeup.wait()
 
     def _next_due(self) -> _Slot | None:
         now = trio.current_time()
@@ -437,8 +457,9 @@ class _Run:
         spec = slot.spec
         number = slot.incarnations
         slot.incarnations += 1
-        if number > 0:
-            self.sup._restarts[spec.name] += 1
+        if spec.name in self.sup._ever_started:
+            self.sup._restarts[spec.name] += 1  # also when a restart of ours started it again
+        self.sup._ever_started.add(spec.name)
         now = trio.current_time()
         incarnation = _Incarnation(
             slot=slot,
@@ -506,7 +527,8 @@ class _Run:
             )
             raise ChildStartError(self.path, incarnation.slot.spec.name) from cause
         if not incarnation.ctx.stop_requested:
-            self._inbox_send.send_nowait(incarnation)
+            self._exits.append(incarnation)
+            self._wakeup.set()
 
     # -- deciding ----------------------------------------------------------------------------
 
@@ -521,8 +543,6 @@ class _Run:
         await self._emit(self._exit_event(incarnation))
         now = trio.current_time()
         error = incarnation.error
-        if error is not None:
-            self._failures.append((now, error))
         if incarnation.ran_for >= slot.backoff.reset_after:
             slot.attempt = 0
 
@@ -537,6 +557,8 @@ class _Run:
         horizon = now - self.sup.intensity.period
         self._restart_times = [t for t in self._restart_times if t >= horizon]
         self._restart_times.append(now)
+        if error is not None:
+            self._failures.append((now, error))
         self._failures = [(t, e) for t, e in self._failures if t >= horizon]
         if len(self._restart_times) > self.sup.intensity.max_restarts:
             return await self._give_up()
@@ -644,13 +666,19 @@ class _Run:
         incarnation = slot.running
         assert incarnation is not None
         slot.running = None
-        incarnation.handled = True  # a report it already queued is superseded (OTP unlink_flush)
+        incarnation.handled = True
+        if (
+            incarnation in self._exits
+        ):  # a report it already queued is superseded (OTP unlink_flush)
+            self._exits.remove(incarnation)
         exited_on_its_own = incarnation.exited.is_set()
         if not exited_on_its_own:
             slot.state = ChildState.STOPPING
             incarnation.ctx._request_stop(trio.current_time())
             incarnation.scope.cancel(reason=f"supervisor {self.path}: {why}")
-            with trio.move_on_after(slot.spec.shutdown_timeout):
+            # The child's own cleanup scope (ctx.cleanup()) ends at stop + shutdown_timeout;
+            # it then needs a moment to unwind, so the overrun verdict waits a little longer.
+            with trio.move_on_after(slot.spec.shutdown_timeout + OVERRUN_GRACE):
                 await incarnation.exited.wait()
             if not incarnation.exited.is_set():
                 await self._emit(
@@ -706,7 +734,10 @@ class _Run:
     async def _emit(self, event: SupervisorEvent) -> None:
         observer = self.sup._observer
         if observer is not None:
-            await observer.send(event)
+            with trio.move_on_after(self.sup._observer_timeout) as scope:
+                await observer.send(event)
+            if scope.cancelled_caught:
+                self.sup.events_dropped += 1
 
 
 class _Continue(enum.Enum):
