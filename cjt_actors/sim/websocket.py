@@ -1,0 +1,151 @@
+"""The simulator's WebSocket endpoints: ``/`` (market data, and user data as failover) and
+``/ws/user`` (user data only), as Coinbase serves them on two hosts.
+
+A connection is three concurrent jobs: reading subscribe and unsubscribe messages, writing
+the frames the :class:`~cjt_actors.sim.streams.Hub` queues for it, and closing it if no
+subscribe arrives within 5 s. Closing, dropping (1011: a true no-close-frame TCP drop is not
+reachable through ASGI) and stalling come from the fault switches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import trio
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .auth import AuthFailure
+from .simulator import DEFAULT_USER, Simulator
+from .streams import SUBSCRIBE_DEADLINE, Connection, Outgoing, _Close
+
+__all__ = ["serve_connection"]
+
+#: Close code for a connection that sent no subscribe in time (policy violation).
+_POLICY = 1008
+#: Close code standing in for a dropped connection (what an ASGI server sends on a crash).
+_DROPPED = 1011
+
+
+async def serve_connection(sim: Simulator, websocket: WebSocket, endpoint: str) -> None:
+    """Serve one client connection until either side closes it."""
+    await websocket.accept()
+    sim.open()
+    connection = sim.hub.open(endpoint)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_write, websocket, connection, nursery.cancel_scope)
+            nursery.start_soon(_deadline, connection)
+            await _read(sim, websocket, connection)
+            nursery.cancel_scope.cancel(reason="client closed the connection")
+    finally:
+        sim.hub.remove(connection)
+
+
+async def _read(sim: Simulator, websocket: WebSocket, connection: Connection) -> None:
+    while True:
+        try:
+            text = await websocket.receive_text()
+        except (WebSocketDisconnect, RuntimeError, KeyError):
+            return  # disconnected, or a binary frame (starlette has no text for it)
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            connection.error("malformed JSON")
+            continue
+        _handle(sim, connection, message)
+
+
+def _handle(sim: Simulator, connection: Connection, message: Any) -> None:
+    if not isinstance(message, dict) or message.get("type") not in ("subscribe", "unsubscribe"):
+        connection.error("unknown message type")
+        return
+    channel = message.get("channel")
+    if not isinstance(channel, str) or channel not in connection.channels:
+        # What the real service says for a misspelt channel too (coinbase-api.md §6.2).
+        connection.error(
+            "authentication failure" if channel == "heartbeat" else f"unknown channel {channel!r}"
+        )
+        return
+    products = message.get("product_ids", [])
+    if not isinstance(products, list) or not all(isinstance(p, str) for p in products):
+        connection.error("product_ids must be a list of strings")
+        return
+    unknown = [p for p in products if p not in sim.engine.products]
+    if unknown:
+        connection.error(f"unknown product_ids {unknown}")
+        return
+    if (
+        channel in ("level2", "market_trades", "ticker")
+        and not products
+        and message["type"] == "subscribe"
+    ):
+        connection.error(f"{channel} needs product_ids")
+        return
+
+    user: str | None = None
+    token = message.get("jwt")
+    if sim.config.auth == "jwt" and (token is not None or channel == "user"):
+        try:
+            key = sim.verifier.verify_ws(token)
+        except AuthFailure:
+            connection.error("authentication failure")
+            return
+        user = sim.user_for_key(key)
+    elif channel == "user":
+        user = DEFAULT_USER
+
+    if message["type"] == "unsubscribe":
+        current = connection.subscriptions.get(channel)
+        if current is not None:
+            if products:
+                current.difference_update(products)
+            if not products or not current:
+                del connection.subscriptions[channel]
+        connection.subscriptions_frame()
+        return
+
+    current = connection.subscriptions.setdefault(channel, set())
+    added = [p for p in products if p not in current]
+    current.update(products)
+    if channel == "user":
+        # A user seen on the user channel before is reconnecting (the replay fault's cue).
+        reconnect = user is not None and user in sim.user_channel_seen
+        connection.user = user
+        if user is not None:
+            sim.user_channel_seen.add(user)
+    connection.subscriptions_frame()
+    if channel == "level2":
+        for product_id in added:
+            connection.frame("l2_data", [sim.l2_snapshot(product_id)])
+    elif channel == "market_trades":
+        for product_id in added:
+            connection.frame("market_trades", [sim.trades_snapshot(product_id)])
+    elif channel == "user":
+        sim.on_user_subscribed(connection, reconnect)
+
+
+async def _write(websocket: WebSocket, connection: Connection, scope: trio.CancelScope) -> None:
+    try:
+        async for item in connection.outgoing:
+            if isinstance(item, str):
+                await websocket.send_text(item)
+                connection.frames_sent += 1
+            elif isinstance(item, _Close):
+                await websocket.close(item.code)
+                break
+            elif item is Outgoing.DROP:
+                await websocket.close(_DROPPED)
+                break
+        else:
+            # The queue was closed: the consumer was too slow (see Connection._put).
+            await websocket.close(_POLICY)
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        connection.closed = True  # the client went away while we were writing
+    scope.cancel(reason="connection closed by the server")
+
+
+async def _deadline(connection: Connection) -> None:
+    await trio.sleep(SUBSCRIBE_DEADLINE)
+    if not connection.subscriptions:
+        connection.close(_POLICY)
