@@ -11,10 +11,13 @@ Bad input gets a :class:`~cjt_actors.errors.DecodeError` that says what was wron
 
 from __future__ import annotations
 
+import math
+import typing
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 
 from .errors import DecodeError
 from .messages import MESSAGE_TYPES, Message
@@ -37,6 +40,8 @@ def _structure_decimal(value: object, _: type) -> Decimal:
 def _structure_float(value: object, _: type) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")  # NaN != NaN: no round trip
     return float(value)
 
 
@@ -58,8 +63,34 @@ def _structure_bool(value: object, _: type) -> bool:
     return value
 
 
+def _is_variadic_tuple(cls: Any) -> bool:
+    args = typing.get_args(cls)
+    return typing.get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
+
+    def structure_tuple(value: object, cls: Any) -> tuple[Any, ...]:
+        # cattrs would turn a string into a tuple of its characters; JSON arrays only.
+        if not isinstance(value, list | tuple):
+            raise ValueError(f"expected a list, got {type(value).__name__}")
+        (item_type, _) = typing.get_args(cls)
+        items: list[Any] = []
+        errors: list[Exception] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(converter.structure(item, item_type))
+            except Exception as error:  # collected, re-raised below with its index
+                error.add_note(
+                    IterableValidationNote(f"Structuring {cls} @ index {index}", index, item_type)
+                )
+                errors.append(error)
+        if errors:
+            raise IterableValidationError(f"While structuring {cls!r}", errors, cls)
+        return tuple(items)
+
+    converter.register_structure_hook_func(_is_variadic_tuple, structure_tuple)
     converter.register_unstructure_hook(Decimal, str)
     converter.register_structure_hook(Decimal, _structure_decimal)
     # cattrs' defaults coerce ("1" -> 1, 1 -> "1", 0 -> False): a wire format must not.
@@ -91,6 +122,8 @@ def decode(payload: object) -> Message:
     """
     if not isinstance(payload, dict):
         raise DecodeError(f"$: expected an object, got {type(payload).__name__}")
+    if not all(isinstance(key, str) for key in payload):
+        raise DecodeError("$: every key must be a string")
     fields = dict(payload)
     name = fields.pop("type", None)
     if not isinstance(name, str):

@@ -111,6 +111,14 @@ class Backoff:
         """Seconds to wait before restart ``attempt``; ``u`` in [0, 1) is the jitter draw."""
         if attempt < 0:
             raise InvalidSpec(f"attempt: must be >= 0, got {attempt}")
-        # 2**attempt overflows float only near attempt 1024; the cap is reached long before.
-        capped = self.max if attempt >= 64 else min(self.max, self.min * 2.0**attempt)
+        if self.min == 0:
+            capped = 0.0
+        elif attempt > 2100:  # min * 2**2100 exceeds any float, even for the smallest min
+            capped = self.max
+        else:
+            try:
+                grown = math.ldexp(self.min, attempt)  # exact min * 2**attempt
+            except OverflowError:
+                grown = math.inf
+            capped = min(self.max, grown)
         return capped * (1.0 - self.jitter * u)

@@ -318,13 +318,24 @@ class _Slot:
 class _Readiness:
     """Wraps the child's ``task_status`` to record when it reported ready."""
 
-    def __init__(self, task_status: trio.TaskStatus[None], incarnation: _Incarnation) -> None:
+    def __init__(
+        self,
+        task_status: trio.TaskStatus[None],
+        incarnation: _Incarnation,
+        nursery: trio.Nursery,
+    ) -> None:
         self._task_status = task_status
         self._incarnation = incarnation
+        self._nursery = nursery
+        self._task = trio.lowlevel.current_task()
 
     def started(self, value: None = None) -> None:
         self._task_status.started()
-        self._incarnation.ready_at = trio.current_time()
+        # trio ignores started() when the start was already cancelled (start timeout, or our
+        # shutdown): the task then stays out of our nursery and dies at its next checkpoint.
+        # Only a task that really moved into our nursery is ready.
+        if self._task.parent_nursery is self._nursery:
+            self._incarnation.ready_at = trio.current_time()
 
 
 class _Run:
@@ -509,7 +520,8 @@ class _Run:
         self, incarnation: _Incarnation, *, task_status: trio.TaskStatus[None]
     ) -> None:
         """Run one incarnation; catch its ``Exception``s (only); report how it ended."""
-        readiness = _Readiness(task_status, incarnation)
+        assert self._nursery is not None
+        readiness = _Readiness(task_status, incarnation, self._nursery)
         try:
             try:
                 with incarnation.scope:
