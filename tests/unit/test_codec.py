@@ -51,7 +51,7 @@ def test_a_nested_message_survives_a_json_round_trip() -> None:
         (lambda p: p.update(exit_code="3"), r"expected int @ \$\.exit_code"),
         (lambda p: p.update(exit_code=True), r"\$\.exit_code"),
         (lambda p: p.update(at="soon"), r"\$\.at"),
-        (lambda p: p.update(at=float("nan")), r"finite number .*\$\.at"),
+        (lambda p: p.update(at=float("nan")), r"expected float @ \$\.at"),
         (lambda p: p.update(detail=5), r"\$\.detail"),
         (lambda p: p["steps"][0].update(status="done"), r"\$\.steps\[0\]\.status"),
         (lambda p: p.update(type="NoSuchMessage"), r"unknown message type 'NoSuchMessage'"),
