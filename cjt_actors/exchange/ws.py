@@ -51,8 +51,8 @@ import random
 import ssl
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Final, NoReturn, Protocol, final
 
 import attrs
@@ -154,17 +154,52 @@ def tcp_connector(
             message than trio-websocket's default of 4 KiB).
     """
 
-    def connect(
-        url: str, *, max_message_size: int
-    ) -> AbstractAsyncContextManager[WebSocketConnection]:
-        return trio_websocket.open_websocket_url(
-            url,
-            ssl_context if url.startswith("wss:") else None,
-            max_message_size=max_message_size,
-            connect_timeout=connect_timeout,
-            disconnect_timeout=disconnect_timeout,
-            receive_buffer_size=receive_buffer_size,
-        )
+    @asynccontextmanager
+    async def connect(url: str, *, max_message_size: int) -> AsyncIterator[WebSocketConnection]:
+        # We open (and so own) the TCP/TLS stream rather than let open_websocket_url do it:
+        # after a *server*-initiated close, trio-websocket's client reader stops at EOF
+        # without closing its stream (a client waits for the server's TCP close), and the
+        # socket is then only reclaimed by the garbage collector. Here it is always closed.
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("ws", "wss") or not parts.hostname:
+            raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
+        secure = parts.scheme == "wss"
+        port = parts.port or (443 if secure else 80)
+        host_header = parts.hostname if port in (80, 443) else f"{parts.hostname}:{port}"
+        resource = parts.path or "/"
+        if parts.query:
+            resource += "?" + parts.query
+        stream: trio.abc.Stream
+        with trio.fail_after(connect_timeout):
+            if secure:
+                stream = await trio.open_ssl_over_tcp_stream(
+                    parts.hostname,
+                    port,
+                    ssl_context=ssl_context or ssl.create_default_context(),
+                    https_compatible=True,
+                )
+            else:
+                stream = await trio.open_tcp_stream(parts.hostname, port)
+        try:
+            async with trio.open_nursery() as nursery:
+                with trio.fail_after(connect_timeout):
+                    connection = await trio_websocket.wrap_client_stream(
+                        nursery,
+                        stream,  # any trio Stream works
+                        host_header,
+                        resource,
+                        max_message_size=max_message_size,
+                        receive_buffer_size=receive_buffer_size,
+                    )
+                try:
+                    yield connection
+                finally:
+                    with trio.move_on_after(disconnect_timeout, shield=True):
+                        await connection.aclose()
+                    nursery.cancel_scope.cancel(reason="WebSocket connection closed")
+        finally:
+            with trio.move_on_after(disconnect_timeout, shield=True):
+                await stream.aclose()
 
     return connect
 
