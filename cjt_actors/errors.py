@@ -8,6 +8,11 @@ Everything the package raises on purpose derives from :class:`CjtError`, so a ca
     │                                      eagerly, at construction, naming the argument
     ├── DecodeError (also ValueError)      a payload could not be turned into a message;
     │                                      says what was wrong and at which field path
+    ├── LifecycleError (lifecycle.py)      an order event the order's state cannot take
+    │   ├── IllegalTransition              not a legal move from this state (stale and
+    │   │                                  duplicate events are absorbed, not errors)
+    │   ├── OverFill                       fills or a venue report beyond the order's size
+    │   └── ConflictingOrderId             a second, different venue order id
     ├── SupervisionError                   the supervision tree could not keep running
     │   ├── ChildStartError                a child failed before it reported ready
     │   └── SupervisorGaveUp               restart intensity exceeded: the supervisor stopped
@@ -40,8 +45,9 @@ Two rules keep the tree honest:
   attribute and the ``__cause__`` is an ``ExceptionGroup`` of them, so nothing is lost when
   concurrency is hidden behind one domain error.
 
-Later parts of the project add their branches here (exchange errors, configuration errors),
-each drawn above when it lands.
+Later parts of the project add their branches here (configuration errors, ...), each drawn
+above when it lands. A branch whose classes belong to one module's state machine lives in
+that module (named above) so it reads next to the table it enforces.
 """
 
 from __future__ import annotations
