@@ -8,6 +8,10 @@ Everything the package raises on purpose derives from :class:`CjtError`, so a ca
     │                                      eagerly, at construction, naming the argument
     ├── DecodeError (also ValueError)      a payload could not be turned into a message;
     │                                      says what was wrong and at which field path
+    ├── BookError (orderbook.py)           an L2 book cannot take an input
+    │   ├── OffGridValue (also ValueError) a price or size off the product's increments
+    │   └── IllegalTransition              a trust-state move the table does not allow
+    ├── InvalidTrade (bars.py, ValueError) a trade a bar cannot take
     ├── LifecycleError (lifecycle.py)      an order event the order's state cannot take
     │   ├── IllegalTransition              not a legal move from this state (stale and
     │   │                                  duplicate events are absorbed, not errors)
