@@ -2,8 +2,9 @@
 
 Every request goes through the same steps, in the order the real service appears to apply
 them: injected latency and faults (:mod:`.faults`), authentication (401 with the plain-text
-body ``Unauthorized``), the rate limit (429, with lower-case ``x-ratelimit-*`` headers on
-every answer), then the route. Routes answer with the shapes of
+body ``Unauthorized``), the rate limit (429), then the route. Every answer from the rate
+limit on carries lower-case ``x-ratelimit-*`` headers; injected faults, 401s and unknown
+routes come before it and carry none. Routes answer with the shapes of
 ``reference/coinbase-api.md`` §2: order placement failures are HTTP 200 with
 ``success: false``; lists are ``[]``, never ``null``; ``GET /products/{id}`` is flat.
 """
@@ -33,7 +34,6 @@ from .wire import (
     fill_json,
     levels_json,
     order_json,
-    parse_configuration,
     parse_create_order,
     parse_rfc3339,
     product_json,
@@ -192,7 +192,9 @@ class RestApi:
             try:
                 body = orjson.loads(raw) if raw else {}
             except orjson.JSONDecodeError:
-                return _error(400, "INVALID_ARGUMENT", "the request body is not valid JSON")
+                return _with_limits(
+                    _error(400, "INVALID_ARGUMENT", "the request body is not valid JSON"), bucket
+                )
         params = {**match.groupdict()}
         try:
             result = await handler(_Call(request=request, user=user, params=params, body=body))
@@ -437,6 +439,7 @@ class RestApi:
         }
 
     def _edit_args(self, call: _Call) -> tuple[str, Decimal, Decimal]:
+        """order_id, new price and new size; a missing price or size keeps the order's own."""
         body = call.body if isinstance(call.body, dict) else {}
         unknown = sorted(set(body) - {"order_id", "price", "size"})
         if unknown:
@@ -444,10 +447,14 @@ class RestApi:
         order_id = body.get("order_id")
         if not isinstance(order_id, str) or not order_id:
             raise WireError("INVALID_ARGUMENT", "order_id is required")
-        configuration = parse_configuration(
-            {"limit_limit_gtc": {"base_size": body.get("size"), "limit_price": body.get("price")}}
-        )
-        return order_id, configuration.limit_price, configuration.base_size  # type: ignore[union-attr,return-value]
+        if body.get("price") is None and body.get("size") is None:
+            raise WireError("INVALID_ARGUMENT", "an edit needs a new price, a new size, or both")
+        order = self.sim.engine.get_order(call.user, order_id)
+        current_price = order.limit_price if order is not None else None
+        current_size = order.base_size if order is not None else None
+        price = _decimal_field(body, "price", current_price)
+        size = _decimal_field(body, "size", current_size)
+        return order_id, price, size
 
     async def edit_order(self, call: _Call) -> JSON:
         order_id, price, size = self._edit_args(call)
@@ -527,19 +534,20 @@ class RestApi:
     async def list_fills(self, call: _Call) -> JSON:
         query = call.request.query_params
         limit = _int_param(call.request, "limit", default=100, maximum=1000)
+        trade_ids = set(query.getlist("trade_ids"))
+        start = query.get("start_sequence_timestamp")
+        since = parse_rfc3339(start) if start else None
+        filtered = bool(trade_ids) or since is not None
         fills = self.sim.engine.fills(
             call.user,
             order_ids=query.getlist("order_ids") or None,
             product_ids=query.getlist("product_ids") or None,
             before_sequence=_sequence_cursor(call.request),
-            limit=limit + 1,
+            limit=None if filtered else limit + 1,  # filter first, then page
         )
-        trade_ids = set(query.getlist("trade_ids"))
         if trade_ids:
             fills = [f for f in fills if f.trade_id in trade_ids]
-        start = query.get("start_sequence_timestamp")
-        if start:
-            since = parse_rfc3339(start)
+        if since is not None:
             fills = [f for f in fills if f.trade_time >= since]
         page, more = fills[:limit], len(fills) > limit
         return {
@@ -612,6 +620,23 @@ def _rejection(outcome: OrderRejected, configuration: object) -> JSON:
     }
 
 
+def _decimal_field(body: dict[str, Any], name: str, current: Decimal | None) -> Decimal:
+    raw = body.get(name)
+    if raw is None:
+        if current is None:  # unknown order: the engine answers with its failure reason
+            return Decimal(1)
+        return current
+    if not isinstance(raw, str):
+        raise WireError("INVALID_ARGUMENT", f"{name}: expected a decimal string, got {raw!r}")
+    try:
+        value = Decimal(raw)
+    except ArithmeticError:
+        raise WireError("INVALID_ARGUMENT", f"{name}: {raw!r} is not a decimal") from None
+    if not value.is_finite() or value <= 0:
+        raise WireError("INVALID_ARGUMENT", f"{name}: must be a positive number, got {raw!r}")
+    return value
+
+
 def _int_param(request: Request, name: str, *, default: int, maximum: int) -> int:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -622,6 +647,8 @@ def _int_param(request: Request, name: str, *, default: int, maximum: int) -> in
         raise WireError("INVALID_ARGUMENT", f"{name} must be an integer, got {raw!r}") from None
     if value < 0:
         raise WireError("INVALID_ARGUMENT", f"{name} must be >= 0")
+    if value == 0 and name == "limit":
+        return default  # 0 means "the default page size", never an empty page that never ends
     return min(value, maximum)
 
 

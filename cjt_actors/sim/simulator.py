@@ -263,7 +263,7 @@ class Simulator:
                 kept = self._recent_fill_updates.setdefault(user, deque(maxlen=_REPLAY_KEPT))
                 kept.append(order)
         for user, orders in by_user.items():
-            self.hub.publish_user(user, [_user_event("update", orders)])
+            self.hub.publish_user(user, orders, lambda batch: _user_event("update", batch))
 
     def _publish_ticker(self, product_id: str) -> None:
         bid, ask = self.engine.best_bid_ask(product_id)
@@ -299,11 +299,18 @@ class Simulator:
             product_id, {"type": "snapshot", "trades": []}
         )
 
-    def user_snapshot(self, user_id: str) -> list[dict[str, Any]]:
-        """Open orders in batches of 50, one snapshot event per batch (as Coinbase sends)."""
+    def user_snapshot(
+        self, user_id: str, products: set[str] | frozenset[str] = frozenset()
+    ) -> list[dict[str, Any]]:
+        """Open orders in batches of 50, one snapshot event per batch (as Coinbase sends),
+        limited to ``products`` when given."""
         from .orders import OrderStatus
 
-        orders = self.engine.list_orders(user_id, statuses=[OrderStatus.OPEN, OrderStatus.PENDING])
+        orders = self.engine.list_orders(
+            user_id,
+            statuses=[OrderStatus.OPEN, OrderStatus.PENDING],
+            product_ids=products or None,
+        )
         batches = [orders[i : i + 50] for i in range(0, len(orders), 50)] or [[]]
         return [_user_event("snapshot", [user_order_json(o) for o in batch]) for batch in batches]
 
@@ -315,10 +322,13 @@ class Simulator:
         user = connection.user
         if user is None:
             return
-        for event in self.user_snapshot(user):
+        products = connection.subscriptions.get("user") or set()
+        for event in self.user_snapshot(user, products):
             connection.frame("user", [event])
         if reconnect and self.faults.replay_fills_on_reconnect:
-            replay = self.fills_to_replay(user)
+            replay = [
+                o for o in self.fills_to_replay(user) if not products or o["product_id"] in products
+            ]
             if replay:
                 connection.frame("user", [_user_event("update", replay)])
 

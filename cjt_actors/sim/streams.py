@@ -216,11 +216,21 @@ class Hub:
             if connection.endpoint == "market" and products is not None and product_id in products:
                 connection.frame(channel, events)
 
-    def publish_user(self, user: str, events: Sequence[object]) -> None:
-        """Send user-channel events to every connection of ``user`` subscribed to ``user``."""
+    def publish_user(
+        self,
+        user: str,
+        orders: Sequence[dict[str, object]],
+        make_event: Callable[[list[dict[str, object]]], object],
+    ) -> None:
+        """Send ``user``'s order updates to its connections subscribed to ``user``, each
+        filtered by the products that connection asked for (none: all products)."""
         for connection in self.connections:
-            if connection.user == user and "user" in connection.subscriptions:
-                connection.frame("user", events)
+            products = connection.subscriptions.get("user")
+            if connection.user != user or products is None:
+                continue
+            mine = [o for o in orders if not products or o.get("product_id") in products]
+            if mine:
+                connection.frame("user", [make_event(mine)])
 
     def heartbeat_all(self, current_time: str) -> None:
         for connection in self.connections:

@@ -45,9 +45,13 @@ async def serve_connection(sim: Simulator, websocket: WebSocket, endpoint: str) 
 async def _read(sim: Simulator, websocket: WebSocket, connection: Connection) -> None:
     while True:
         try:
-            text = await websocket.receive_text()
-        except (WebSocketDisconnect, RuntimeError, KeyError):
-            return  # disconnected, or a binary frame (starlette has no text for it)
+            # Typed str, but Hypercorn hands a binary frame over with no text at all.
+            text: str | None = await websocket.receive_text()
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the client disconnected
+        if text is None:  # a binary frame: Hypercorn delivers it with no text
+            connection.error("malformed JSON")
+            continue
         try:
             message = orjson.loads(text)
         except orjson.JSONDecodeError:
