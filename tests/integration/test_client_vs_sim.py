@@ -348,6 +348,9 @@ async def test_a_silent_stall_is_caught_by_the_watchdog() -> None:
             await recorder.wait(lambda: recorder.count(stream.StreamStale) == 1, "a stale report")
             await recorder.wait(lambda: recorder.count(stream.Connected) == 2, "a reconnect")
             sim.faults.resume_connections()
+        stale = next(i for i in recorder.items if isinstance(i, stream.StreamStale))
+        assert stale.silent_for >= 1.0
+        assert recorder.count(stream.Connected) == 2
 
 
 async def test_skipped_sequence_numbers_and_malformed_frames_are_reported_not_fatal() -> None:
