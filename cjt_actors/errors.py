@@ -12,6 +12,10 @@ Everything the package raises on purpose derives from :class:`CjtError`, so a ca
     │   ├── OffGridValue (also ValueError) a price or size off the product's increments
     │   └── IllegalTransition              a trust-state move the table does not allow
     ├── InvalidTrade (bars.py, ValueError) a trade a bar cannot take
+    ├── JournalError (journal.py)          the SQLite journal cannot be used
+    │   ├── NotAJournal                    the file is not SQLite, or not a cjt journal
+    │   ├── UnsupportedSchema              written by a newer version (names both)
+    │   └── UndecodableEntry               a stored payload no longer decodes (names seq)
     ├── LifecycleError (lifecycle.py)      an order event the order's state cannot take
     │   ├── IllegalTransition              not a legal move from this state (stale and
     │   │                                  duplicate events are absorbed, not errors)
