@@ -7,9 +7,12 @@ The public API, by layer (each name is defined in the module beside it):
   :class:`AutoShutdown` (:mod:`cjt_actors.supervisor`, :mod:`cjt_actors.policy`);
 * mailboxes: :class:`Mailbox`, :class:`Overflow` (:mod:`cjt_actors.channels`);
 * the emergency protocol: :class:`Root`, :class:`ExitCode` (:mod:`cjt_actors.emergency`);
-* messages and errors: :mod:`cjt_actors.messages`, :mod:`cjt_actors.errors`.
+* messages and errors: :mod:`cjt_actors.messages` (base and supervision),
+  :mod:`cjt_actors.market_messages`, :mod:`cjt_actors.order_messages`, :mod:`cjt_actors.errors`.
 """
 
+from . import market_messages as market_messages  # registers the market-data messages
+from . import order_messages as order_messages  # registers the trading messages
 from ._version import __version__ as __version__
 from .channels import Mailbox as Mailbox
 from .channels import MailboxStatistics as MailboxStatistics

@@ -25,16 +25,25 @@ from __future__ import annotations
 
 import enum
 import math
-from typing import Generic, Protocol, TypeVar, final
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, Protocol, TypeVar, final
 
 import attrs
 import trio
 
 from .errors import InvalidSpec
 
-__all__ = ["Mailbox", "MailboxStatistics", "Outbox", "Overflow"]
+__all__ = [
+    "ConflatedReceiver",
+    "ConflatingMailbox",
+    "Mailbox",
+    "MailboxStatistics",
+    "Outbox",
+    "Overflow",
+]
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 T_contra = TypeVar("T_contra", contravariant=True)
 
 
@@ -208,3 +217,161 @@ class _DroppingSender(Generic[T]):
     def close(self) -> None:
         self._send.close()
         self._receive.close()
+
+
+@final
+class ConflatingMailbox(Generic[K, T]):
+    """Latest value per key: the producer never waits, a slow consumer sees newer values.
+
+    For market views (DESIGN §2: "market data may conflate"): the book publishes the latest
+    :class:`~cjt_actors.market_messages.BookUpdated` per product; if strategy is still busy
+    with the previous one, the pending view of that product is *replaced* in place (it keeps
+    its place in the queue, so products are served fairly) and the replacement is counted as
+    ``dropped``. The queue can never hold more than one value per key.
+
+    Bounded: at most ``max_keys`` keys may be pending at once. A value with a new key beyond
+    that discards the oldest pending value (counted), so a bug that invents keys cannot grow
+    memory. Like :class:`Mailbox`, it outlives the actors using it: receivers and senders are
+    light handles whose ``close`` does nothing to the mailbox; only :meth:`close` ends it.
+
+    There is one consumer at a time by design (the actor that owns the edge); two receivers
+    would split the values between them.
+    """
+
+    def __init__(self, name: str, *, key: Callable[[T], K], max_keys: int) -> None:
+        if isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1:
+            raise InvalidSpec(f"mailbox {name!r}: max_keys must be an int >= 1, got {max_keys!r}")
+        self.name = name
+        self.max_keys = max_keys
+        self._key = key
+        self._pending: dict[K, T] = {}
+        self._lot = trio.lowlevel.ParkingLot()
+        self._closed = False
+        self._counters = _Counters()
+
+    def __repr__(self) -> str:
+        return f"<ConflatingMailbox {self.name!r} max_keys={self.max_keys} depth={len(self._pending)}>"
+
+    def sender(self) -> Outbox[T]:
+        """A send handle (never blocks: ``send`` is ``send_nowait`` plus a checkpoint)."""
+        return _ConflatingSender(self)
+
+    def receiver(self) -> ConflatedReceiver[T]:
+        """A receive handle for the consumer."""
+        return ConflatedReceiver(self)
+
+    def put(self, value: T) -> None:
+        """Queue ``value``, replacing a pending value with the same key.
+
+        Raises:
+            trio.ClosedResourceError: after :meth:`close`.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError(f"mailbox {self.name!r} is closed")
+        key = self._key(value)
+        if key in self._pending:
+            self._counters.dropped += 1
+        elif len(self._pending) >= self.max_keys:
+            del self._pending[next(iter(self._pending))]
+            self._counters.dropped += 1
+        self._pending[key] = value
+        self._counters.sent += 1
+        self._lot.unpark_all()
+
+    def get_nowait(self) -> T:
+        """The oldest pending value. Raises ``trio.WouldBlock`` if none, ``trio.EndOfChannel``
+        once closed and drained."""
+        if self._pending:
+            key = next(iter(self._pending))
+            return self._pending.pop(key)
+        if self._closed:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def get(self) -> T:
+        """Wait for a value (a checkpoint even when one is ready)."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                value = self.get_nowait()
+            except trio.WouldBlock:
+                await self._lot.park()
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return value
+
+    def statistics(self) -> MailboxStatistics:
+        return MailboxStatistics(
+            name=self.name,
+            capacity=self.max_keys,
+            overflow=Overflow.DROP_OLDEST,
+            depth=len(self._pending),
+            sent=self._counters.sent,
+            dropped=self._counters.dropped,
+            senders=0 if self._closed else 1,
+            receivers=0 if self._closed else 1,
+        )
+
+    def close(self) -> None:
+        """End the mailbox: the consumer drains what is pending, then sees ``EndOfChannel``."""
+        self._closed = True
+        self._lot.unpark_all()
+
+
+@final
+class ConflatedReceiver(Generic[T]):
+    """The consumer's handle on a :class:`ConflatingMailbox` (an async iterator)."""
+
+    __slots__ = ("_closed", "_mailbox")
+
+    def __init__(self, mailbox: ConflatingMailbox[Any, T]) -> None:
+        self._mailbox = mailbox
+        self._closed = False
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("this receiver was closed")
+
+    async def receive(self) -> T:
+        self._check_open()
+        return await self._mailbox.get()
+
+    def receive_nowait(self) -> T:
+        self._check_open()
+        return self._mailbox.get_nowait()
+
+    def __aiter__(self) -> ConflatedReceiver[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    def close(self) -> None:
+        """Close this handle (later receives raise); the mailbox itself stays open."""
+        self._closed = True
+
+
+@final
+class _ConflatingSender(Generic[T]):
+    __slots__ = ("_closed", "_mailbox")
+
+    def __init__(self, mailbox: ConflatingMailbox[Any, T]) -> None:
+        self._mailbox = mailbox
+        self._closed = False
+
+    async def send(self, value: T, /) -> None:
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self.send_nowait(value)
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def send_nowait(self, value: T, /) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("this sender was closed")
+        self._mailbox.put(value)
+
+    def close(self) -> None:
+        """Close this handle (later sends raise); the mailbox itself stays open."""
+        self._closed = True

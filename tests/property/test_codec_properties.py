@@ -42,6 +42,8 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         return st.decimals(allow_nan=False, allow_infinity=False)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from(tp)
+    if origin is typing.Literal:
+        return st.sampled_from(args)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return st.lists(strategy_for(args[0]), max_size=4).map(tuple)
     if origin is tuple:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import itertools
 import tempfile
+import types
 import typing
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,8 +45,16 @@ def strategy_for(tp: Any) -> st.SearchStrategy[Any]:
         return simple[tp]
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         return st.sampled_from(tp)
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if tp is type(None):
+        return st.none()
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*(strategy_for(a) for a in args))
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return st.lists(strategy_for(args[0]), max_size=3).map(tuple)
+    if origin is tuple:
+        return st.tuples(*(strategy_for(a) for a in args))
     if isinstance(tp, type) and attrs.has(tp):
         return message_of(tp)
     raise NotImplementedError(f"no strategy for field type {tp!r}: extend strategy_for()")

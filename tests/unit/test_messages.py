@@ -7,7 +7,7 @@ import re
 import attrs
 import pytest
 
-from cjt_actors import messages
+from cjt_actors import market_messages, messages, order_messages
 from cjt_actors.messages import (
     MESSAGE_TYPES,
     ChildStarted,
@@ -26,7 +26,8 @@ def test_every_concrete_message_is_registered() -> None:
     """The codec can only carry what is registered: a forgotten @register is a lost message."""
     concrete = {
         obj
-        for obj in vars(messages).values()
+        for module in (messages, market_messages, order_messages)
+        for obj in vars(module).values()
         if isinstance(obj, type)
         and issubclass(obj, Message)
         and obj not in (Message, Command, Event, messages.SupervisorEvent)

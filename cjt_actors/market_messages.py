@@ -1,0 +1,103 @@
+"""Market-data messages: what the feed tells the book, and what the book tells everyone else.
+
+Why these shapes (DESIGN §2, "Channels and backpressure"):
+
+* **One message per frame, never per level.** A trio memory-channel hop costs microseconds
+  (``reference/perf-limits.md``); an ``l2_data`` frame may carry hundreds of levels. The
+  feed forwards a frame's decoded events whole (:class:`L2FrameReceived`,
+  :class:`TradesReceived`); the book converts them to integer ticks itself.
+* **Conflated views.** Strategy and risk want the *latest* picture of a product, not every
+  intermediate one: :class:`BookUpdated` carries an immutable
+  :class:`~cjt_actors.orderbook.BookView` and travels through a
+  :class:`~cjt_actors.channels.ConflatingMailbox` keyed by product, so a slow consumer sees
+  fewer, newer views and never a backlog.
+* **Status as events.** Connection changes are facts (:class:`FeedStatusChanged`) that the
+  book (distrust on reconnect or gap) and risk (feed down) act on.
+
+Times: ``at`` and ``received_at`` are trio's clock (:func:`trio.current_time`).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from .bars import Bar
+from .exchange.stream import L2Event, Trade
+from .messages import Event, register
+from .orderbook import BookView
+
+__all__ = [
+    "BarClosed",
+    "BookUpdated",
+    "FeedState",
+    "FeedStatusChanged",
+    "L2FrameReceived",
+    "TradesReceived",
+]
+
+
+class FeedState(enum.Enum):
+    """Where the market-data connection stands."""
+
+    CONNECTING = "connecting"  #: the first connection attempt is under way
+    CONNECTED = "connected"  #: subscribed; frames are flowing
+    RECONNECTING = "reconnecting"  #: the connection ended (or never came up); retrying
+    GAP = "gap"  #: a sequence number was skipped: some frames were lost
+    STALE = "stale"  #: nothing arrived for too long; the connection is being replaced
+
+
+@register
+@attrs.frozen(kw_only=True)
+class FeedStatusChanged(Event):
+    """The market-data connection changed state.
+
+    ``detail`` says why in words (a close code, an error frame's text, the expected and
+    received sequence numbers); ``attempt`` counts connection attempts since the last
+    stable connection (0 while connected).
+    """
+
+    state: FeedState
+    detail: str
+    attempt: int
+    at: float
+
+
+@register
+@attrs.frozen(kw_only=True)
+class L2FrameReceived(Event):
+    """One ``l2_data`` frame: every event in it (snapshots and updates), in wire order."""
+
+    sequence_num: int
+    received_at: float
+    events: tuple[L2Event, ...]
+
+
+@register
+@attrs.frozen(kw_only=True)
+class TradesReceived(Event):
+    """One ``market_trades`` frame's trades, in wire order (snapshot trades included)."""
+
+    sequence_num: int
+    received_at: float
+    snapshot: bool
+    trades: tuple[Trade, ...]
+
+
+@register
+@attrs.frozen(kw_only=True)
+class BookUpdated(Event):
+    """The latest view of one product's book (conflated: intermediate views may be skipped)."""
+
+    view: BookView
+
+
+@register
+@attrs.frozen(kw_only=True)
+class BarClosed(Event):
+    """An OHLCV bar of ``product_id`` completed (bars with no trades are not emitted)."""
+
+    product_id: str
+    bar: Bar
+    at: float
