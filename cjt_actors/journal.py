@@ -277,13 +277,26 @@ class Journal:
         rows = [self._row(message, at) for message, at in entries]
         return self._transaction(lambda: [self._insert(row) for row in rows])
 
-    def record_fill(self, trade_id: str, order_key: str, message: Message, *, at: float) -> bool:
+    def record_fill(
+        self,
+        trade_id: str,
+        order_key: str,
+        message: Message,
+        *,
+        at: float,
+        order_state: dict[str, Any] | None = None,
+    ) -> bool:
         """Commit a fill event and its ``trade_id`` together; False if the trade id is known.
 
         Idempotent: the second and later calls for a trade id write nothing, so a fill
-        replayed after a reconnect or seen by both the stream and polling counts once.
+        replayed after a reconnect or seen by both the stream and polling counts once. With
+        ``order_state``, the order's row (keyed by ``order_key``) is replaced in the same
+        transaction, so the fill and the order it changes are durable together or not at all.
         """
         row = self._row(message, at)
+        order_text = (
+            None if order_state is None else _canonical(order_state, f"order {order_key!r}")
+        )
 
         def body() -> bool:
             known = self._db.execute("SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,))
@@ -294,20 +307,41 @@ class Journal:
                 "INSERT INTO fills (trade_id, order_key, seq) VALUES (?, ?, ?)",
                 (trade_id, order_key, seq),
             )
+            if order_text is not None:
+                self._upsert(order_key, order_text)
             return True
 
         return self._transaction(body)
 
+    def _upsert(self, client_order_id: str, text: str) -> None:
+        self._db.execute(
+            "INSERT INTO orders (client_order_id, state) VALUES (?, ?) "
+            "ON CONFLICT (client_order_id) DO UPDATE SET state = excluded.state",
+            (client_order_id, text),
+        )
+
     def upsert_order(self, client_order_id: str, state: dict[str, Any]) -> None:
         """Commit the latest state of an order (a dict of JSON types), replacing the last."""
         text = _canonical(state, f"order {client_order_id!r}")
-        self._transaction(
-            lambda: self._db.execute(
-                "INSERT INTO orders (client_order_id, state) VALUES (?, ?) "
-                "ON CONFLICT (client_order_id) DO UPDATE SET state = excluded.state",
-                (client_order_id, text),
-            )
-        )
+        self._transaction(lambda: self._upsert(client_order_id, text))
+
+    def append_for_order(
+        self, message: Message, *, at: float, client_order_id: str, state: dict[str, Any]
+    ) -> int:
+        """Commit an event and the order's new state in one transaction; returns the seq.
+
+        What the executor uses for intents and transitions: the event log and the orders
+        table can never disagree after a crash.
+        """
+        row = self._row(message, at)
+        text = _canonical(state, f"order {client_order_id!r}")
+
+        def body() -> int:
+            seq = self._insert(row)
+            self._upsert(client_order_id, text)
+            return seq
+
+        return self._transaction(body)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -429,11 +463,29 @@ class AsyncJournal:
         return await self._run(lambda: self._journal.append_many(batch))
 
     async def record_fill(
-        self, trade_id: str, order_key: str, message: Message, *, at: float
+        self,
+        trade_id: str,
+        order_key: str,
+        message: Message,
+        *,
+        at: float,
+        order_state: dict[str, Any] | None = None,
     ) -> bool:
         """:meth:`Journal.record_fill`; returns after the commit."""
         return await self._run(
-            lambda: self._journal.record_fill(trade_id, order_key, message, at=at)
+            lambda: self._journal.record_fill(
+                trade_id, order_key, message, at=at, order_state=order_state
+            )
+        )
+
+    async def append_for_order(
+        self, message: Message, *, at: float, client_order_id: str, state: dict[str, Any]
+    ) -> int:
+        """:meth:`Journal.append_for_order`; returns after the commit."""
+        return await self._run(
+            lambda: self._journal.append_for_order(
+                message, at=at, client_order_id=client_order_id, state=state
+            )
         )
 
     async def upsert_order(self, client_order_id: str, state: dict[str, Any]) -> None:

@@ -1,0 +1,149 @@
+"""The executor actor: turns approved intents into venue requests and venue reports into events.
+
+Receives:
+    * ``commands`` (:class:`SubmitOrder`, :class:`CancelOrder`, :class:`CancelAllOrders`),
+      from risk only: every command here was approved. BLOCK mailbox: never dropped.
+    * with a paper venue: ``market_views`` (conflated :class:`BookUpdated` per product) and
+      ``market_trades`` (every :class:`TradesReceived`, BLOCK: the queue-position model must
+      see every trade), from the book, handed to the venue's :class:`MarketObserver` side.
+    * the venue's reports (fills, status snapshots), through a channel private to each
+      incarnation (bounded, BLOCK: the venue waits rather than lose a fill).
+
+Sends:
+    * :class:`OrderUpdated` and :class:`OrderFilled` to risk (``to_risk``) and to the strategy
+      that owns the order (``to_strategies[name]``); :class:`OrderDenied` (a cancel of an
+      order that is no longer working) to that strategy. BLOCK mailboxes: never dropped.
+    * Everything it decides is journaled first (:mod:`cjt_actors.execution`).
+
+Concurrency: each command runs in its own task, at most ``max_in_flight`` at once (a venue
+round trip must not hold up the next order; the limiter keeps the mailbox's backpressure).
+The lifecycle table makes interleavings safe: a cancel that arrives before the venue
+acknowledged the order is sent once it has.
+
+Restart (PERMANENT, first child of the trading supervisor): a new incarnation replays the
+journal and looks every working order up at the venue before it reports ready, so nothing
+can ask it to trade before it knows where it stands (DESIGN §2 start order). The
+:class:`~cjt_actors.execution.ExecutionCore` and the venue outlive incarnations (the app
+owns them); the core's records are rebuilt from the journal on every start.
+
+Cancelled: it stops taking commands; a request in flight is abandoned where it stands (the
+journal says SUBMITTED or CANCEL_PENDING, which recovery and the emergency step resolve).
+Cancelling every working order is not its job when stopped but the root's emergency step,
+which runs :meth:`ExecutionCore.emergency_cancel_all` under a shielded deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+import trio
+
+from ..channels import ConflatingMailbox, Mailbox
+from ..child import ChildContext
+from ..execution import ExecutionCore, ExecutorOutput, Publish, RecoveryReport
+from ..market_messages import BookUpdated, TradesReceived
+from ..order_messages import (
+    CancelAllOrders,
+    CancelOrder,
+    OrderDenied,
+    OrderFilled,
+    OrderUpdated,
+    SubmitOrder,
+)
+from ..status import StatusBoard
+from ..venue import MarketObserver, VenueReport
+
+__all__ = ["ExecutorActor", "ExecutorCommand"]
+
+ExecutorCommand = SubmitOrder | CancelOrder | CancelAllOrders
+
+
+@attrs.define(kw_only=True)
+class ExecutorActor:
+    """See the module docstring. ``observer`` is the venue's market side (paper only)."""
+
+    core: ExecutionCore
+    commands: Mailbox[ExecutorCommand]
+    to_risk: Mailbox[OrderUpdated | OrderFilled]
+    to_strategies: Mapping[str, Mailbox[OrderUpdated | OrderFilled | OrderDenied]]
+    observer: MarketObserver | None = None
+    market_views: ConflatingMailbox[str, BookUpdated] | None = None
+    market_trades: Mailbox[TradesReceived] | None = None
+    report_capacity: int = 1024
+    max_in_flight: int = 16
+    board: StatusBoard | None = None
+    name: str = "executor"
+    recovery: RecoveryReport | None = attrs.field(default=None, init=False)
+    """What the latest incarnation's recovery found (for the status line and tests)."""
+
+    async def run(
+        self, ctx: ChildContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        to_risk = ctx.sender(self.to_risk)
+        to_strategies = {name: ctx.sender(box) for name, box in self.to_strategies.items()}
+
+        async def publish(event: ExecutorOutput) -> None:
+            if not isinstance(event, OrderDenied):
+                await to_risk.send(event)
+            owner = to_strategies.get(event.strategy)
+            if owner is not None:
+                await owner.send(event)
+
+        self.recovery = await self.core.recover(publish)
+        self._publish_status()
+        commands = ctx.receiver(self.commands)
+        async with trio.open_nursery() as nursery:
+            reports_in: trio.MemorySendChannel[VenueReport]
+            reports_in, reports_out = trio.open_memory_channel[VenueReport](self.report_capacity)
+            nursery.start_soon(self._consume_reports, reports_out, publish)
+            await nursery.start(self.core.venue.run, reports_in)
+            if self.observer is not None:
+                if self.market_views is not None:
+                    nursery.start_soon(self._forward_views, self.observer, self.market_views)
+                if self.market_trades is not None:
+                    trades = ctx.receiver(self.market_trades)
+                    nursery.start_soon(self._forward_trades, self.observer, trades)
+            task_status.started()
+            limiter = trio.CapacityLimiter(self.max_in_flight)
+            async for command in commands:
+                await limiter.acquire_on_behalf_of(command)
+                nursery.start_soon(self._handle, command, publish, limiter)
+
+    async def _handle(
+        self, command: ExecutorCommand, publish: Publish, limiter: trio.CapacityLimiter
+    ) -> None:
+        try:
+            match command:
+                case SubmitOrder():
+                    await self.core.submit(command, publish)
+                case CancelOrder():
+                    await self.core.cancel(command, publish)
+                case CancelAllOrders():
+                    await self.core.cancel_all(command, publish)
+        finally:
+            limiter.release_on_behalf_of(command)
+        self._publish_status()
+
+    async def _consume_reports(
+        self, reports: trio.MemoryReceiveChannel[VenueReport], publish: Publish
+    ) -> None:
+        async for report in reports:
+            await self.core.on_report(report, publish)
+            self._publish_status()
+
+    async def _forward_views(
+        self, observer: MarketObserver, views: ConflatingMailbox[str, BookUpdated]
+    ) -> None:
+        async for update in views.receiver():
+            await observer.observe_book(update)
+
+    async def _forward_trades(
+        self, observer: MarketObserver, trades: trio.MemoryReceiveChannel[TradesReceived]
+    ) -> None:
+        async for frame in trades:
+            await observer.observe_trades(frame)
+
+    def _publish_status(self) -> None:
+        if self.board is not None:
+            self.board.publish(self.name, self.core.statistics())

@@ -1,0 +1,577 @@
+"""The executor's bookkeeping: orders journaled ahead, moved by the lifecycle table, reported.
+
+Why a core separate from the actor (:mod:`cjt_actors.actors.executor`): two callers need the
+same rules. The executor actor drives it while the tree runs; the root's emergency step
+(DESIGN §3) drives it after the tree was cancelled, to cancel every working order and to
+journal what the venue reports meanwhile. The core holds no task of its own and never
+reaches into another actor; it publishes through a callable the caller gives it.
+
+The write-ahead rule (DESIGN §7), in the order things happen:
+
+1. a :class:`~cjt_actors.order_messages.SubmitOrder` is journaled with the order's PENDING
+   row *before* the venue hears of it (one transaction: :meth:`AsyncJournal.append_for_order`);
+2. every legal lifecycle move is journaled as an :class:`OrderUpdated` with the order's new
+   row, then published;
+3. every fill is journaled by ``trade_id`` (idempotent, with the order's row) *before* it is
+   published, so positions (risk) only ever change after the fill is durable.
+
+Recovery (each executor incarnation, :meth:`ExecutionCore.recover`): the journal is replayed
+(intents, transitions, fills) into :class:`~cjt_actors.lifecycle.TrackedOrder` records; every
+order not in a terminal state is then looked up at the venue and moved to what the venue says.
+An order the venue has never heard of is treated by the ambiguous-outcome policy: a request
+that may never have left (PENDING, SUBMITTED, UNKNOWN) is re-sent under the *same*
+``client_order_id``. Orders the venue reports that the journal lacks are counted as external
+and left alone. (Issue 5 hardens this path for the live venue: polling, grace periods.)
+
+Cancels of orders the venue has not acknowledged yet are remembered and sent once it has: a
+market maker that requotes faster than the venue answers must not lose its cancel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from typing import Any, TypeAlias, final
+
+import attrs
+import trio
+
+from .errors import CjtError
+from .journal import AsyncJournal
+from .lifecycle import (
+    Accepted,
+    CancelAcknowledged,
+    CancelFailed,
+    CancelRequested,
+    Fill,
+    LookupNotFound,
+    OrderEvent,
+    OrderState,
+    OutcomeUnknown,
+    Rejected,
+    Submitted,
+    TrackedOrder,
+)
+from .order_messages import (
+    CancelAllOrders,
+    CancelOrder,
+    DenyReason,
+    EmergencyCancelFinished,
+    IntentKind,
+    OrderDenied,
+    OrderFilled,
+    OrderUpdated,
+    SubmitOrder,
+)
+from .venue import Venue, VenueOrder, VenueReport
+
+__all__ = [
+    "ExecutionCore",
+    "ExecutionStatistics",
+    "ExecutorOutput",
+    "OrdersRemainOpen",
+    "Publish",
+    "RecoveryReport",
+]
+
+#: What the executor tells the rest of the tree.
+ExecutorOutput: TypeAlias = OrderUpdated | OrderFilled | OrderDenied
+Publish: TypeAlias = Callable[[ExecutorOutput], Awaitable[None]]
+
+_CANCELLABLE = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
+_AWAITING_ACK = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.UNKNOWN})
+_EMERGENCY_PARALLEL_CANCELS = 16  #: cancels in flight at once in the emergency step
+
+
+async def _publish_nothing(_: ExecutorOutput) -> None:
+    """The emergency step's publisher: the tree is gone, nobody is listening."""
+    await trio.lowlevel.checkpoint()
+
+
+@attrs.frozen(kw_only=True)
+class RecoveryReport:
+    """What :meth:`ExecutionCore.recover` found."""
+
+    replayed_orders: int
+    working_orders: int
+    resolved_by_lookup: int
+    resent: int
+    external_orders: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ExecutionStatistics:
+    """Counts since the core was made (it outlives executor restarts)."""
+
+    submitted: int
+    accepted: int
+    rejected: int
+    unknown: int
+    cancels_sent: int
+    fills: int
+    duplicate_fills: int
+    denied: int
+    working: int
+    foreign_reports: int
+
+
+@final
+class ExecutionCore:
+    """Orders of one venue, journaled ahead and moved only by the lifecycle table.
+
+    Args:
+        venue: where orders go.
+        journal: the write-ahead journal.
+        max_resends: how many times an order the venue has never heard of is re-sent (same
+            ``client_order_id``) before it is left in PENDING and reported.
+    """
+
+    def __init__(self, venue: Venue, journal: AsyncJournal, *, max_resends: int = 3) -> None:
+        self.venue = venue
+        self.journal = journal
+        self.max_resends = max_resends
+        self._orders: dict[str, TrackedOrder] = {}
+        self._intents: dict[str, SubmitOrder] = {}
+        self._cancel_when_acknowledged: set[str] = set()
+        self._emergency_reports = 0
+        self._counts: dict[str, int] = dict.fromkeys(
+            (
+                "submitted",
+                "accepted",
+                "rejected",
+                "unknown",
+                "cancels_sent",
+                "fills",
+                "duplicate_fills",
+                "denied",
+                "foreign_reports",
+            ),
+            0,
+        )
+
+    def __repr__(self) -> str:
+        return f"<ExecutionCore venue={self.venue.name!r} orders={len(self._orders)}>"
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def order(self, client_order_id: str) -> TrackedOrder | None:
+        """The tracked order, or ``None`` (a read-only use is expected)."""
+        return self._orders.get(client_order_id)
+
+    def working_orders(self) -> list[TrackedOrder]:
+        """Orders not in a terminal state, oldest intent first."""
+        return [order for order in self._orders.values() if not order.terminal]
+
+    def statistics(self) -> ExecutionStatistics:
+        return ExecutionStatistics(working=len(self.working_orders()), **self._counts)
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    async def recover(self, publish: Publish) -> RecoveryReport:
+        """Rebuild the orders from the journal, then align them with the venue."""
+        self._orders.clear()
+        self._intents.clear()
+        self._cancel_when_acknowledged.clear()
+        entries = await self.journal.read(kinds=(SubmitOrder, OrderUpdated, OrderFilled))
+        for _seq, _at, message in entries:
+            self._replay(message)
+        replayed = len(self._orders)
+        resolved = resent = 0
+        for order in self.working_orders():
+            found = await self.venue.lookup(order.client_order_id)
+            if found is not None:
+                await self._apply(order, attrs.evolve(found.state, from_lookup=True), publish)
+                resolved += 1
+            elif order.state in _AWAITING_ACK:
+                if order.state is OrderState.SUBMITTED:
+                    await self._apply(order, OutcomeUnknown(reason="executor restarted"), publish)
+                if order.state is OrderState.UNKNOWN:
+                    await self._apply(order, LookupNotFound(), publish)
+                await self._send(order, publish)
+                resent += 1
+            else:
+                # The venue acknowledged it once and no longer knows it: nothing proves it
+                # was cancelled or filled. Keep it working and flagged; never drop it.
+                order.needs_lookup = True
+        listed = await self.venue.open_orders()
+        external = tuple(
+            sorted(o.client_order_id for o in listed if o.client_order_id not in self._orders)
+        )
+        return RecoveryReport(
+            replayed_orders=replayed,
+            working_orders=len(self.working_orders()),
+            resolved_by_lookup=resolved,
+            resent=resent,
+            external_orders=external,
+        )
+
+    def _replay(self, message: object) -> None:
+        match message:
+            case SubmitOrder() if message.client_order_id not in self._orders:
+                self._intents[message.client_order_id] = message
+                self._orders[message.client_order_id] = _new_order(message)
+            case OrderUpdated(client_order_id=coid) if coid in self._orders:
+                order = self._orders[coid]
+                order.state = message.state
+                if message.order_id:
+                    order.order_id = message.order_id
+                order.last_reason = message.reason
+                if message.previous is OrderState.PENDING and message.state is (
+                    OrderState.SUBMITTED
+                ):
+                    order.submit_attempts += 1
+            case OrderFilled(client_order_id=coid) if coid in self._orders:
+                order = self._orders[coid]
+                if message.trade_id not in order.trade_ids:
+                    order.trade_ids.add(message.trade_id)
+                    order.filled_size += message.size
+                    order.filled_notional += message.price * message.size
+                    order.fees += message.fee
+            case _:
+                pass  # a transition or fill of an order whose intent predates the journal
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def submit(self, command: SubmitOrder, publish: Publish) -> None:
+        """Journal the intent, then send it; every answer moves the order by the table."""
+        coid = command.client_order_id
+        if coid in self._orders:
+            await self._deny(
+                command.strategy,
+                coid,
+                command.product_id,
+                IntentKind.SUBMIT,
+                DenyReason.DUPLICATE_ORDER,
+                "client_order_id already used",
+                publish,
+            )
+            return
+        order = _new_order(command)
+        self._orders[coid] = order
+        self._intents[coid] = command
+        await self.journal.append_for_order(
+            command, at=trio.current_time(), client_order_id=coid, state=_row(order, command)
+        )
+        await self._send(order, publish)
+
+    async def _send(self, order: TrackedOrder, publish: Publish) -> None:
+        intent = self._intents[order.client_order_id]
+        await self._apply(order, Submitted(), publish)
+        self._counts["submitted"] += 1
+        outcome = await self.venue.submit(intent)
+        match outcome:
+            case Accepted():
+                self._counts["accepted"] += 1
+            case Rejected():
+                self._counts["rejected"] += 1
+            case OutcomeUnknown():
+                self._counts["unknown"] += 1
+        await self._apply(order, outcome, publish)
+        if order.state is OrderState.UNKNOWN:
+            await self._resolve(order, publish)
+        if order.client_order_id in self._cancel_when_acknowledged:
+            await self._cancel_if_working(order, publish)
+
+    async def cancel(self, command: CancelOrder, publish: Publish) -> None:
+        """Cancel one order; a cancel before the venue's acknowledgement waits for it."""
+        order = self._orders.get(command.client_order_id)
+        if order is None or order.terminal:
+            state = "unknown" if order is None else order.state.value
+            product = "" if order is None else order.product_id
+            await self._deny(
+                command.strategy,
+                command.client_order_id,
+                product,
+                IntentKind.CANCEL,
+                DenyReason.UNKNOWN_ORDER,
+                f"order is {state}",
+                publish,
+            )
+            return
+        self._cancel_when_acknowledged.add(order.client_order_id)
+        await self._cancel_if_working(order, publish)
+
+    async def cancel_all(self, command: CancelAllOrders, publish: Publish) -> None:
+        """Cancel every working order (of one product when ``product_id`` is set)."""
+        for order in self.working_orders():
+            if command.product_id and order.product_id != command.product_id:
+                continue
+            self._cancel_when_acknowledged.add(order.client_order_id)
+            await self._cancel_if_working(order, publish)
+
+    async def _cancel_if_working(self, order: TrackedOrder, publish: Publish) -> None:
+        if order.terminal:
+            self._cancel_when_acknowledged.discard(order.client_order_id)
+            return
+        if order.state not in _CANCELLABLE:
+            return  # not acknowledged yet (sent when it is), or already cancelling
+        self._cancel_when_acknowledged.discard(order.client_order_id)
+        await self._apply(order, CancelRequested(), publish)
+        self._counts["cancels_sent"] += 1
+        outcome = await self.venue.cancel(order.client_order_id, order.order_id)
+        await self._apply(order, outcome, publish)
+        if order.needs_lookup:
+            await self._resolve(order, publish)
+
+    async def _resolve(self, order: TrackedOrder, publish: Publish) -> None:
+        """Ask the venue about an order whose state is in doubt, and believe the answer."""
+        found = await self.venue.lookup(order.client_order_id)
+        if found is not None:
+            await self._apply(order, attrs.evolve(found.state, from_lookup=True), publish)
+            return
+        if order.state is not OrderState.UNKNOWN:
+            return
+        await self._apply(order, LookupNotFound(), publish)
+        if order.submit_attempts <= self.max_resends:
+            await self._send(order, publish)
+
+    # -- venue reports -----------------------------------------------------------------------
+
+    async def on_report(self, report: VenueReport, publish: Publish) -> None:
+        """Apply one venue report; fills are journaled (idempotently) before publishing."""
+        order = self._orders.get(report.client_order_id)
+        if order is None:
+            self._counts["foreign_reports"] += 1
+            return
+        await self._apply(order, report.event, publish)
+        if order.client_order_id in self._cancel_when_acknowledged:
+            await self._cancel_if_working(order, publish)
+
+    # -- the one place orders move -------------------------------------------------------------
+
+    async def _apply(self, order: TrackedOrder, event: OrderEvent, publish: Publish) -> None:
+        intent = self._intents[order.client_order_id]
+        if isinstance(event, Fill):
+            await self._apply_fill(order, intent, event, publish)
+            return
+        before = order.state
+        result = order.apply(event)
+        if result.absorbed:
+            return
+        update = _update(order, intent, before)
+        await self.journal.append_for_order(
+            update,
+            at=update.at,
+            client_order_id=order.client_order_id,
+            state=_row(order, intent),
+        )
+        await publish(update)
+
+    async def _apply_fill(
+        self, order: TrackedOrder, intent: SubmitOrder, fill: Fill, publish: Publish
+    ) -> None:
+        order.classify(fill)  # raises OverFill before anything is written
+        if fill.trade_id in order.trade_ids:
+            self._counts["duplicate_fills"] += 1
+            return
+        filled = OrderFilled(
+            strategy=intent.strategy,
+            client_order_id=order.client_order_id,
+            order_id=order.order_id,
+            product_id=order.product_id,
+            side=order.side,
+            trade_id=fill.trade_id,
+            price=fill.price,
+            size=fill.size,
+            fee=fill.fee,
+            liquidity=fill.liquidity,
+            at=trio.current_time(),
+        )
+        before = order.state
+        probe = _copy(order)
+        probe.apply(fill)
+        new = await self.journal.record_fill(
+            fill.trade_id,
+            order.client_order_id,
+            filled,
+            at=filled.at,
+            order_state=_row(probe, intent),
+        )
+        result = order.apply(fill)
+        if not new:
+            self._counts["duplicate_fills"] += 1
+            return
+        self._counts["fills"] += 1
+        await publish(filled)
+        if not result.absorbed:
+            update = _update(order, intent, before)
+            await self.journal.append_for_order(
+                update,
+                at=update.at,
+                client_order_id=order.client_order_id,
+                state=_row(order, intent),
+            )
+            await publish(update)
+
+    async def _deny(
+        self,
+        strategy: str,
+        client_order_id: str,
+        product_id: str,
+        intent: IntentKind,
+        reason: DenyReason,
+        detail: str,
+        publish: Publish,
+    ) -> None:
+        self._counts["denied"] += 1
+        denied = OrderDenied(
+            strategy=strategy,
+            client_order_id=client_order_id,
+            product_id=product_id,
+            intent=intent,
+            reason=reason,
+            detail=f"executor: {detail}",
+            at=trio.current_time(),
+        )
+        await self.journal.append(denied, at=denied.at)
+        await publish(denied)
+
+    # -- the emergency step --------------------------------------------------------------------
+
+    async def emergency_cancel_all(
+        self, *, attempts: int = 5, pause: float = 0.2, settle: float = 0.05
+    ) -> EmergencyCancelFinished:
+        """Cancel every order the venue reports working, re-read, repeat until none remain.
+
+        Runs after the tree was cancelled (the caller bounds it with a shielded deadline).
+        Journals :class:`EmergencyCancelFinished`; raises :class:`OrdersRemainOpen` if the
+        venue still reports working orders after the last attempt, so the root's step is
+        marked failed and the exit code says "check the venue".
+        """
+        started = trio.current_time()
+        open_before = await self.venue.open_orders()
+        remaining: tuple[VenueOrder, ...] = open_before
+        sent = tries = 0
+        async with trio.open_nursery() as nursery:
+            reports: trio.MemorySendChannel[VenueReport]
+            reports, inbox = trio.open_memory_channel[VenueReport](256)
+            nursery.start_soon(self._drain_reports, inbox)
+            await nursery.start(self.venue.run, reports)
+            limiter = trio.CapacityLimiter(_EMERGENCY_PARALLEL_CANCELS)
+            while remaining and tries < attempts:
+                tries += 1
+                async with trio.open_nursery() as cancels:
+                    for venue_order in remaining:
+                        cancels.start_soon(self._emergency_cancel, venue_order, limiter)
+                sent += len(remaining)
+                remaining = await self.venue.open_orders()
+                if remaining and tries < attempts:
+                    await trio.sleep(pause)
+            # Let the reports of the last cancels be journaled: wait for a quiet period.
+            seen = -1
+            while seen != self._emergency_reports:
+                seen = self._emergency_reports
+                await trio.sleep(settle)
+            nursery.cancel_scope.cancel(reason="emergency cancel finished")
+        outcome = EmergencyCancelFinished(
+            venue=self.venue.name,
+            open_before=len(open_before),
+            cancel_requests=sent,
+            remaining=len(remaining),
+            remaining_ids=tuple(sorted(o.client_order_id for o in remaining)),
+            attempts=tries,
+            at=trio.current_time(),
+        )
+        await self.journal.append(outcome, at=outcome.at)
+        if remaining:
+            raise OrdersRemainOpen(outcome, started)
+        return outcome
+
+    async def _emergency_cancel(
+        self, venue_order: VenueOrder, limiter: trio.CapacityLimiter
+    ) -> None:
+        async with limiter:
+            order = self._orders.get(venue_order.client_order_id)
+            if order is not None and order.state in _CANCELLABLE:
+                await self._apply(order, CancelRequested(), _publish_nothing)
+            outcome = await self.venue.cancel(
+                venue_order.client_order_id, venue_order.state.order_id
+            )
+            if order is not None and not order.terminal:
+                await self._apply_if_legal(order, outcome)
+
+    async def _apply_if_legal(
+        self, order: TrackedOrder, outcome: CancelAcknowledged | CancelFailed
+    ) -> None:
+        if order.state in _AWAITING_ACK:
+            return  # the table refuses cancel answers before an ACK; the re-read decides
+        await self._apply(order, outcome, _publish_nothing)
+
+    async def _drain_reports(self, inbox: trio.MemoryReceiveChannel[VenueReport]) -> None:
+        async for report in inbox:
+            self._emergency_reports += 1
+            await self.on_report(report, _publish_nothing)
+
+
+class OrdersRemainOpen(CjtError):
+    """The emergency step ended with orders still working at the venue."""
+
+    def __init__(self, outcome: EmergencyCancelFinished, started: float) -> None:
+        super().__init__(
+            f"{outcome.remaining} order(s) still working at {outcome.venue} after "
+            f"{outcome.attempts} cancel round(s): {', '.join(outcome.remaining_ids[:10])}"
+        )
+        self.outcome = outcome
+        self.started = started
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _new_order(command: SubmitOrder) -> TrackedOrder:
+    return TrackedOrder(
+        client_order_id=command.client_order_id,
+        product_id=command.product_id,
+        side=command.side,
+        size=command.size,
+        limit_price=command.limit_price,
+    )
+
+
+def _copy(order: TrackedOrder) -> TrackedOrder:
+    copy = attrs.evolve(order)
+    copy.trade_ids = set(order.trade_ids)
+    return copy
+
+
+def _update(order: TrackedOrder, intent: SubmitOrder, before: OrderState) -> OrderUpdated:
+    return OrderUpdated(
+        strategy=intent.strategy,
+        client_order_id=order.client_order_id,
+        order_id=order.order_id,
+        product_id=order.product_id,
+        side=order.side,
+        order_type=intent.order_type,
+        size=order.size,
+        limit_price=order.limit_price,
+        previous=before,
+        state=order.state,
+        filled_size=order.filled_size,
+        average_price=order.average_fill_price,
+        reason=order.last_reason,
+        at=trio.current_time(),
+    )
+
+
+def _row(order: TrackedOrder, intent: SubmitOrder) -> dict[str, Any]:
+    """The order's row in the journal's ``orders`` table (JSON types only)."""
+
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else str(value)
+
+    return {
+        "strategy": intent.strategy,
+        "product_id": order.product_id,
+        "side": order.side.value,
+        "order_type": intent.order_type.value,
+        "size": str(order.size),
+        "limit_price": text(order.limit_price),
+        "state": order.state.value,
+        "order_id": order.order_id,
+        "filled_size": str(order.filled_size),
+        "average_price": text(order.average_fill_price),
+        "fees": str(order.fees),
+        "trade_ids": sorted(order.trade_ids),
+        "submit_attempts": order.submit_attempts,
+        "reason": order.last_reason,
+    }
