@@ -11,6 +11,7 @@ Bad input gets a :class:`~cjt_actors.errors.DecodeError` that says what was wron
 
 from __future__ import annotations
 
+import enum
 import math
 import typing
 from decimal import Decimal, InvalidOperation
@@ -63,6 +64,19 @@ def _structure_bool(value: object, _: type) -> bool:
     return value
 
 
+def _structure_str_enum(value: object, cls: type[enum.StrEnum]) -> enum.StrEnum:
+    # Registered for StrEnum itself: str precedes Enum in a StrEnum's MRO, so without this
+    # the plain-str hook would win and hand back a bare string instead of the member.
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    members = list(cls)
+    if value not in {member.value for member in members}:
+        raise ValueError(
+            f"{value!r} is not a valid {cls.__name__} (one of {[m.value for m in members]})"
+        )
+    return cls(value)
+
+
 def _is_variadic_tuple(cls: Any) -> bool:
     args = typing.get_args(cls)
     return typing.get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
@@ -98,6 +112,7 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(bool, _structure_bool)
+    converter.register_structure_hook(enum.StrEnum, _structure_str_enum)
     return converter
 
 

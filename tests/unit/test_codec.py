@@ -122,3 +122,32 @@ def test_non_decimal_values_are_refused(value: object) -> None:
     """NaN, infinities and floats are not money."""
     with pytest.raises(ValueError, match="decimal"):
         _structure_decimal(value, Decimal)
+
+
+def test_wire_enums_decode_to_members_and_refuse_unknown_values() -> None:
+    """A StrEnum field (Side) decodes to the member, never a bare string or an invented one."""
+    from decimal import Decimal
+
+    from cjt_actors.exchange.orders import Side
+    from cjt_actors.order_messages import OrderType, SubmitOrder, TimeInForce
+
+    order = SubmitOrder(
+        strategy="mm",
+        client_order_id="c",
+        product_id="BTC-USD",
+        side=Side.SELL,
+        order_type=OrderType.LIMIT,
+        size=Decimal("1"),
+        limit_price=Decimal("2"),
+        time_in_force=TimeInForce.GTC,
+        post_only=False,
+        at=0.0,
+    )
+    back = decode(encode(order))
+    assert back == order
+    assert isinstance(back, SubmitOrder)
+    assert back.side is Side.SELL
+    for bad in ("SHORT", 1):
+        with pytest.raises(DecodeError, match=r"expected Side @ \$\.side") as caught:
+            decode({**encode(order), "side": bad})
+        assert isinstance(caught.value.__cause__, Exception)

@@ -1,0 +1,419 @@
+"""The executor's core against a scripted venue and a real SQLite journal.
+
+The venue here is a fake at the seam under test (the Venue protocol): it records what it was
+asked and answers what each test scripts, so the write-ahead order, the lifecycle moves and
+the recovery decisions can be checked one by one. The paper venue is tested on its own.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import AsyncIterator, Awaitable, Callable
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+
+from cjt_actors.channels import Outbox
+from cjt_actors.exchange.orders import Side
+from cjt_actors.execution import ExecutionCore, ExecutorOutput, OrdersRemainOpen
+from cjt_actors.journal import AsyncJournal
+from cjt_actors.lifecycle import (
+    Accepted,
+    CancelAcknowledged,
+    CancelFailed,
+    Fill,
+    Liquidity,
+    OrderState,
+    OutcomeUnknown,
+    Rejected,
+    VenueOrderState,
+)
+from cjt_actors.order_messages import (
+    CancelAllOrders,
+    CancelOrder,
+    DenyReason,
+    EmergencyCancelFinished,
+    OrderDenied,
+    OrderFilled,
+    OrderType,
+    OrderUpdated,
+    SubmitOrder,
+    TimeInForce,
+)
+from cjt_actors.venue import CancelOutcome, SubmitOutcome, VenueOrder, VenueReport
+
+
+class ScriptedVenue:
+    """Records requests; answers from scripts; keeps its own order records."""
+
+    name = "scripted"
+
+    def __init__(self) -> None:
+        self.submits: list[SubmitOrder] = []
+        self.cancels: list[str] = []
+        self.outcomes: collections.deque[SubmitOutcome] = collections.deque()
+        self.records: dict[str, VenueOrder] = {}
+        self.before_submit: Callable[[SubmitOrder], Awaitable[None]] | None = None
+        self.refuse_cancels = False
+        self.reports: Outbox[VenueReport] | None = None
+        self._ids = 0
+
+    async def run(
+        self, reports: Outbox[VenueReport], *, task_status: trio.TaskStatus[None]
+    ) -> None:
+        self.reports = reports
+        task_status.started()
+        await trio.sleep_forever()
+
+    async def submit(self, order: SubmitOrder) -> SubmitOutcome:
+        self.submits.append(order)
+        if self.before_submit is not None:
+            await self.before_submit(order)
+        await trio.lowlevel.checkpoint()
+        outcome = self.outcomes.popleft() if self.outcomes else None
+        if outcome is None:
+            self._ids += 1
+            outcome = Accepted(order_id=f"v-{self._ids}")
+        if isinstance(outcome, Accepted):
+            self.records[order.client_order_id] = _record(order, "OPEN", outcome.order_id)
+        return outcome
+
+    async def cancel(self, client_order_id: str, order_id: str) -> CancelOutcome:
+        self.cancels.append(client_order_id)
+        await trio.lowlevel.checkpoint()
+        record = self.records.get(client_order_id)
+        if record is None or record.state.status != "OPEN":
+            return CancelFailed(reason="UNKNOWN_CANCEL_ORDER")
+        if self.refuse_cancels:
+            return CancelAcknowledged()
+        state = VenueOrderState(
+            status="CANCELLED",
+            cumulative_quantity=record.state.cumulative_quantity,
+            leaves_quantity=Decimal(0),
+            order_id=record.state.order_id,
+        )
+        self.records[client_order_id] = VenueOrder(
+            client_order_id=client_order_id, product_id=record.product_id, state=state
+        )
+        if self.reports is not None:
+            await self.reports.send(
+                VenueReport(client_order_id=client_order_id, event=state, at=trio.current_time())
+            )
+        return CancelAcknowledged()
+
+    async def lookup(self, client_order_id: str) -> VenueOrder | None:
+        await trio.lowlevel.checkpoint()
+        return self.records.get(client_order_id)
+
+    async def open_orders(self) -> tuple[VenueOrder, ...]:
+        await trio.lowlevel.checkpoint()
+        return tuple(r for r in self.records.values() if r.state.status == "OPEN")
+
+
+def _record(order: SubmitOrder, status: str, order_id: str) -> VenueOrder:
+    return VenueOrder(
+        client_order_id=order.client_order_id,
+        product_id=order.product_id,
+        state=VenueOrderState(
+            status=status,
+            cumulative_quantity=Decimal(0),
+            leaves_quantity=order.size,
+            order_id=order_id,
+        ),
+    )
+
+
+def _order(coid: str = "c-1", *, strategy: str = "mm", size: str = "0.01") -> SubmitOrder:
+    return SubmitOrder(
+        strategy=strategy,
+        client_order_id=coid,
+        product_id="BTC-USD",
+        side=Side.BUY,
+        order_type=OrderType.LIMIT,
+        size=Decimal(size),
+        limit_price=Decimal("100.00"),
+        time_in_force=TimeInForce.GTC,
+        post_only=True,
+        at=0.0,
+    )
+
+
+class Published:
+    def __init__(self) -> None:
+        self.events: list[ExecutorOutput] = []
+
+    async def __call__(self, event: ExecutorOutput) -> None:
+        await trio.lowlevel.checkpoint()
+        self.events.append(event)
+
+    def states(self) -> list[tuple[OrderState, OrderState]]:
+        return [(e.previous, e.state) for e in self.events if isinstance(e, OrderUpdated)]
+
+
+@pytest.fixture
+async def journal(tmp_path: Path) -> AsyncIterator[AsyncJournal]:
+    async with await AsyncJournal.open(tmp_path / "journal.sqlite", inline=True) as journal:
+        yield journal
+
+
+async def _kinds(journal: AsyncJournal) -> list[str]:
+    return [type(message).__name__ for _, _, message in await journal.read()]
+
+
+async def test_the_intent_is_durable_before_the_venue_hears_of_it(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    seen_at_submit: list[list[str]] = []
+
+    async def check(order: SubmitOrder) -> None:
+        seen_at_submit.append(await _kinds(journal))
+
+    venue.before_submit = check
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    assert seen_at_submit == [["SubmitOrder", "OrderUpdated"]]  # intent, then PENDING->SUBMITTED
+    assert published.states() == [
+        (OrderState.PENDING, OrderState.SUBMITTED),
+        (OrderState.SUBMITTED, OrderState.OPEN),
+    ]
+    rows = await journal.orders()
+    assert rows["c-1"]["state"] == "OPEN"
+    assert rows["c-1"]["order_id"] == "v-1"
+    assert core.statistics().accepted == 1
+
+
+async def test_an_explicit_rejection_is_rejected(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    venue.outcomes.append(Rejected(reason="INVALID_LIMIT_PRICE_POST_ONLY"))
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    assert published.states()[-1] == (OrderState.SUBMITTED, OrderState.REJECTED)
+    last = published.events[-1]
+    assert isinstance(last, OrderUpdated)
+    assert last.reason == "INVALID_LIMIT_PRICE_POST_ONLY"
+    assert core.statistics().rejected == 1
+
+
+async def test_an_unknown_outcome_is_looked_up_and_never_read_as_rejected(
+    journal: AsyncJournal,
+) -> None:
+    venue = ScriptedVenue()
+    venue.outcomes.append(OutcomeUnknown(reason="timeout"))
+
+    async def the_order_got_there(order: SubmitOrder) -> None:
+        venue.records[order.client_order_id] = _record(order, "OPEN", "v-live")
+
+    venue.before_submit = the_order_got_there
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    assert published.states() == [
+        (OrderState.PENDING, OrderState.SUBMITTED),
+        (OrderState.SUBMITTED, OrderState.UNKNOWN),
+        (OrderState.UNKNOWN, OrderState.OPEN),
+    ]
+    assert len(venue.submits) == 1  # found by lookup: not re-sent
+    order = core.order("c-1")
+    assert order is not None
+    assert order.order_id == "v-live"
+
+
+async def test_an_order_the_venue_never_saw_is_resent_with_the_same_id(
+    journal: AsyncJournal,
+) -> None:
+    venue = ScriptedVenue()
+    venue.outcomes.append(OutcomeUnknown(reason="connection lost"))
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    assert [o.client_order_id for o in venue.submits] == ["c-1", "c-1"]
+    assert published.states()[-1] == (OrderState.SUBMITTED, OrderState.OPEN)
+    assert (OrderState.UNKNOWN, OrderState.PENDING) in published.states()
+
+
+async def test_resends_stop_after_max_resends(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    venue.outcomes.extend(OutcomeUnknown(reason="timeout") for _ in range(10))
+    core = ExecutionCore(venue, journal, max_resends=2)
+    await core.submit(_order(), Published())
+    assert len(venue.submits) == 3  # the first send and two resends
+    order = core.order("c-1")
+    assert order is not None
+    assert order.state is OrderState.PENDING
+
+
+async def test_a_cancel_before_the_acknowledgement_is_sent_once_acknowledged(
+    journal: AsyncJournal,
+) -> None:
+    venue = ScriptedVenue()
+    release = trio.Event()
+
+    async def slow(order: SubmitOrder) -> None:
+        await release.wait()
+
+    venue.before_submit = slow
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(core.submit, _order(), published)
+        await trio.testing.wait_all_tasks_blocked()
+        await core.cancel(CancelOrder(strategy="mm", client_order_id="c-1", reason="requote", at=0.0), published)
+        assert venue.cancels == []  # not yet: the venue has not acknowledged the order
+        release.set()
+    assert venue.cancels == ["c-1"]
+    assert published.states()[-2:] == [
+        (OrderState.OPEN, OrderState.CANCEL_PENDING),
+        (OrderState.CANCEL_PENDING, OrderState.CANCEL_PENDING),
+    ]
+
+
+async def test_fills_are_journaled_once_before_they_are_published(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(size="0.02"), published)
+    fill = Fill(trade_id="t-1", price=Decimal("100"), size=Decimal("0.01"), fee=Decimal("0.006"),
+                liquidity=Liquidity.MAKER)
+    report = VenueReport(client_order_id="c-1", event=fill, at=1.0)
+    await core.on_report(report, published)
+    await core.on_report(report, published)  # replayed: counted once
+    fills = [e for e in published.events if isinstance(e, OrderFilled)]
+    assert [f.trade_id for f in fills] == ["t-1"]
+    assert fills[0].fee == Decimal("0.006")
+    assert fills[0].liquidity is Liquidity.MAKER
+    assert await journal.has_fill("t-1")
+    assert (await journal.orders())["c-1"]["filled_size"] == "0.01"
+    assert published.states()[-1] == (OrderState.OPEN, OrderState.PARTIALLY_FILLED)
+    second = Fill(trade_id="t-2", price=Decimal("101"), size=Decimal("0.01"))
+    await core.on_report(VenueReport(client_order_id="c-1", event=second, at=2.0), published)
+    assert published.states()[-1] == (OrderState.PARTIALLY_FILLED, OrderState.FILLED)
+    stats = core.statistics()
+    assert (stats.fills, stats.duplicate_fills, stats.working) == (2, 1, 0)
+
+
+async def test_reports_of_orders_it_never_made_are_counted_not_applied(
+    journal: AsyncJournal,
+) -> None:
+    core = ExecutionCore(ScriptedVenue(), journal)
+    fill = Fill(trade_id="t-9", price=Decimal("1"), size=Decimal("1"))
+    await core.on_report(VenueReport(client_order_id="nope", event=fill, at=0.0), Published())
+    assert core.statistics().foreign_reports == 1
+    assert not await journal.has_fill("t-9")
+
+
+async def test_duplicate_intents_and_cancels_of_dead_orders_are_denied(
+    journal: AsyncJournal,
+) -> None:
+    venue = ScriptedVenue()
+    venue.outcomes.append(Rejected(reason="nope"))
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    await core.submit(_order(), published)
+    await core.cancel(CancelOrder(strategy="mm", client_order_id="c-1", reason="x", at=0.0), published)
+    await core.cancel(CancelOrder(strategy="mm", client_order_id="zz", reason="x", at=0.0), published)
+    denials = [e for e in published.events if isinstance(e, OrderDenied)]
+    assert [d.reason for d in denials] == [
+        DenyReason.DUPLICATE_ORDER,
+        DenyReason.UNKNOWN_ORDER,
+        DenyReason.UNKNOWN_ORDER,
+    ]
+    assert "REJECTED" in denials[1].detail
+    assert len(venue.submits) == 1
+    assert (await _kinds(journal)).count("OrderDenied") == 3
+
+
+async def test_an_ambiguous_cancel_failure_is_checked_by_lookup(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    venue.records.pop("c-1")  # the venue lost track of it: the cancel fails ambiguously
+    await core.cancel(CancelOrder(strategy="mm", client_order_id="c-1", reason="x", at=0.0), published)
+    order = core.order("c-1")
+    assert order is not None
+    assert order.state is OrderState.OPEN
+    assert order.needs_lookup  # the lookup found nothing: still in doubt, never dropped
+
+
+async def test_cancel_all_cancels_every_working_order_of_a_product(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    for n in range(3):
+        await core.submit(_order(f"c-{n}"), published)
+    await core.cancel_all(CancelAllOrders(reason="risk", product_id="ETH-USD", at=0.0), published)
+    assert venue.cancels == []
+    await core.cancel_all(CancelAllOrders(reason="risk", product_id="", at=0.0), published)
+    assert sorted(venue.cancels) == ["c-0", "c-1", "c-2"]
+
+
+async def test_recovery_rebuilds_from_the_journal_and_aligns_with_the_venue(
+    journal: AsyncJournal,
+) -> None:
+    venue = ScriptedVenue()
+    first = ExecutionCore(venue, journal)
+    published = Published()
+    await first.submit(_order("c-open"), published)
+    await first.submit(_order("c-filled"), published)
+    fill = Fill(trade_id="t-1", price=Decimal("100"), size=Decimal("0.01"))
+    await first.on_report(VenueReport(client_order_id="c-filled", event=fill, at=1.0), published)
+    # An intent journaled, but the process died before the request left:
+    lost = _order("c-lost")
+    await journal.append_for_order(lost, at=2.0, client_order_id="c-lost", state={"state": "PENDING"})
+    # The venue cancelled c-open while we were down, and has an order we never made:
+    venue.records["c-open"] = VenueOrder(
+        client_order_id="c-open",
+        product_id="BTC-USD",
+        state=VenueOrderState(status="CANCELLED", cumulative_quantity=Decimal(0),
+                              leaves_quantity=Decimal(0), order_id="v-1"),
+    )
+    venue.records["external"] = _record(_order("external"), "OPEN", "v-x")
+
+    second = ExecutionCore(venue, journal)
+    after = Published()
+    report = await second.recover(after)
+    assert report.replayed_orders == 3
+    assert report.resolved_by_lookup == 1
+    assert report.resent == 1
+    assert report.external_orders == ("external",)
+    assert [o.client_order_id for o in venue.submits][-1] == "c-lost"
+    filled = second.order("c-filled")
+    assert filled is not None
+    assert filled.state is OrderState.FILLED
+    assert filled.trade_ids == {"t-1"}
+    cancelled = second.order("c-open")
+    assert cancelled is not None
+    assert cancelled.state is OrderState.CANCELLED
+    # The replayed fill is not counted again:
+    await second.on_report(VenueReport(client_order_id="c-filled", event=fill, at=3.0), after)
+    assert not [e for e in after.events if isinstance(e, OrderFilled)]
+
+
+async def test_emergency_cancel_all_cancels_verifies_and_journals(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    for n in range(20):
+        await core.submit(_order(f"c-{n}"), Published())
+    outcome = await core.emergency_cancel_all(settle=0.01)
+    assert (outcome.open_before, outcome.remaining, outcome.attempts) == (20, 0, 1)
+    assert await venue.open_orders() == ()
+    assert all(o.state is OrderState.CANCELLED for o in core.working_orders() + [core.order("c-0")] if o)
+    entries = await journal.read(kinds=[EmergencyCancelFinished])
+    assert [m for _, _, m in entries] == [outcome]
+
+
+async def test_emergency_cancel_all_raises_when_orders_remain(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    await core.submit(_order(), Published())
+    venue.refuse_cancels = True
+    with pytest.raises(OrdersRemainOpen, match="1 order") as caught:
+        await core.emergency_cancel_all(attempts=2, pause=0.01, settle=0.01)
+    assert caught.value.outcome.remaining_ids == ("c-1",)
+    assert caught.value.outcome.attempts == 2
+    assert "scripted" in repr(core)
