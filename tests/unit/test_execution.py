@@ -261,7 +261,9 @@ async def test_a_cancel_before_the_acknowledgement_is_sent_once_acknowledged(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(core.submit, _order(), published)
         await trio.testing.wait_all_tasks_blocked()
-        await core.cancel(CancelOrder(strategy="mm", client_order_id="c-1", reason="requote", at=0.0), published)
+        await core.cancel(
+            CancelOrder(strategy="mm", client_order_id="c-1", reason="requote", at=0.0), published
+        )
         assert venue.cancels == []  # not yet: the venue has not acknowledged the order
         release.set()
     assert venue.cancels == ["c-1"]
@@ -276,8 +278,13 @@ async def test_fills_are_journaled_once_before_they_are_published(journal: Async
     core = ExecutionCore(venue, journal)
     published = Published()
     await core.submit(_order(size="0.02"), published)
-    fill = Fill(trade_id="t-1", price=Decimal("100"), size=Decimal("0.01"), fee=Decimal("0.006"),
-                liquidity=Liquidity.MAKER)
+    fill = Fill(
+        trade_id="t-1",
+        price=Decimal("100"),
+        size=Decimal("0.01"),
+        fee=Decimal("0.006"),
+        liquidity=Liquidity.MAKER,
+    )
     report = VenueReport(client_order_id="c-1", event=fill, at=1.0)
     await core.on_report(report, published)
     await core.on_report(report, published)  # replayed: counted once
@@ -314,8 +321,12 @@ async def test_duplicate_intents_and_cancels_of_dead_orders_are_denied(
     published = Published()
     await core.submit(_order(), published)
     await core.submit(_order(), published)
-    await core.cancel(CancelOrder(strategy="mm", client_order_id="c-1", reason="x", at=0.0), published)
-    await core.cancel(CancelOrder(strategy="mm", client_order_id="zz", reason="x", at=0.0), published)
+    await core.cancel(
+        CancelOrder(strategy="mm", client_order_id="c-1", reason="x", at=0.0), published
+    )
+    await core.cancel(
+        CancelOrder(strategy="mm", client_order_id="zz", reason="x", at=0.0), published
+    )
     denials = [e for e in published.events if isinstance(e, OrderDenied)]
     assert [d.reason for d in denials] == [
         DenyReason.DUPLICATE_ORDER,
@@ -333,7 +344,9 @@ async def test_an_ambiguous_cancel_failure_is_checked_by_lookup(journal: AsyncJo
     published = Published()
     await core.submit(_order(), published)
     venue.records.pop("c-1")  # the venue lost track of it: the cancel fails ambiguously
-    await core.cancel(CancelOrder(strategy="mm", client_order_id="c-1", reason="x", at=0.0), published)
+    await core.cancel(
+        CancelOrder(strategy="mm", client_order_id="c-1", reason="x", at=0.0), published
+    )
     order = core.order("c-1")
     assert order is not None
     assert order.state is OrderState.OPEN
@@ -364,13 +377,19 @@ async def test_recovery_rebuilds_from_the_journal_and_aligns_with_the_venue(
     await first.on_report(VenueReport(client_order_id="c-filled", event=fill, at=1.0), published)
     # An intent journaled, but the process died before the request left:
     lost = _order("c-lost")
-    await journal.append_for_order(lost, at=2.0, client_order_id="c-lost", state={"state": "PENDING"})
+    await journal.append_for_order(
+        lost, at=2.0, client_order_id="c-lost", state={"state": "PENDING"}
+    )
     # The venue cancelled c-open while we were down, and has an order we never made:
     venue.records["c-open"] = VenueOrder(
         client_order_id="c-open",
         product_id="BTC-USD",
-        state=VenueOrderState(status="CANCELLED", cumulative_quantity=Decimal(0),
-                              leaves_quantity=Decimal(0), order_id="v-1"),
+        state=VenueOrderState(
+            status="CANCELLED",
+            cumulative_quantity=Decimal(0),
+            leaves_quantity=Decimal(0),
+            order_id="v-1",
+        ),
     )
     venue.records["external"] = _record(_order("external"), "OPEN", "v-x")
 
@@ -402,7 +421,9 @@ async def test_emergency_cancel_all_cancels_verifies_and_journals(journal: Async
     outcome = await core.emergency_cancel_all(settle=0.01)
     assert (outcome.open_before, outcome.remaining, outcome.attempts) == (20, 0, 1)
     assert await venue.open_orders() == ()
-    assert all(o.state is OrderState.CANCELLED for o in core.working_orders() + [core.order("c-0")] if o)
+    assert all(
+        o.state is OrderState.CANCELLED for o in core.working_orders() + [core.order("c-0")] if o
+    )
     entries = await journal.read(kinds=[EmergencyCancelFinished])
     assert [m for _, _, m in entries] == [outcome]
 
