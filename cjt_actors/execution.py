@@ -133,6 +133,7 @@ class ExecutionCore:
         self._orders: dict[str, TrackedOrder] = {}
         self._intents: dict[str, SubmitOrder] = {}
         self._cancel_when_acknowledged: set[str] = set()
+        self._unsent: set[str] = set()  #: registered, intent not yet journaled
         self._emergency_reports = 0
         self._counts: dict[str, int] = dict.fromkeys(
             (
@@ -172,6 +173,7 @@ class ExecutionCore:
         self._orders.clear()
         self._intents.clear()
         self._cancel_when_acknowledged.clear()
+        self._unsent.clear()
         entries = await self.journal.read(kinds=(SubmitOrder, OrderUpdated, OrderFilled))
         for _seq, _at, message in entries:
             self._replay(message)
@@ -232,27 +234,46 @@ class ExecutionCore:
 
     # -- commands ----------------------------------------------------------------------------
 
+    def register(self, command: SubmitOrder) -> bool:
+        """Record a new intent in memory (PENDING) before its task runs; False if a duplicate.
+
+        Why separate from :meth:`submit`: the executor runs each command in its own task and
+        trio may start those tasks in any order. Registering in the command loop, in arrival
+        order, means a cancel that follows its submit always finds the order (and waits for
+        the venue's acknowledgement) instead of being refused as unknown.
+        """
+        coid = command.client_order_id
+        if coid in self._orders:
+            return False
+        self._orders[coid] = _new_order(command)
+        self._intents[coid] = command
+        self._unsent.add(coid)
+        return True
+
     async def submit(self, command: SubmitOrder, publish: Publish) -> None:
         """Journal the intent, then send it; every answer moves the order by the table."""
         coid = command.client_order_id
-        if coid in self._orders:
-            await self._deny(
-                command.strategy,
-                coid,
-                command.product_id,
-                IntentKind.SUBMIT,
-                DenyReason.DUPLICATE_ORDER,
-                "client_order_id already used",
-                publish,
-            )
+        if coid not in self._unsent and not self.register(command):
+            await self.deny_duplicate(command, publish)
             return
-        order = _new_order(command)
-        self._orders[coid] = order
-        self._intents[coid] = command
+        self._unsent.discard(coid)
+        order = self._orders[coid]
         await self.journal.append_for_order(
             command, at=trio.current_time(), client_order_id=coid, state=_row(order, command)
         )
         await self._send(order, publish)
+
+    async def deny_duplicate(self, command: SubmitOrder, publish: Publish) -> None:
+        """Refuse an intent whose ``client_order_id`` was used before (nothing is sent)."""
+        await self._deny(
+            command.strategy,
+            command.client_order_id,
+            command.product_id,
+            IntentKind.SUBMIT,
+            DenyReason.DUPLICATE_ORDER,
+            "client_order_id already used",
+            publish,
+        )
 
     async def _send(self, order: TrackedOrder, publish: Publish) -> None:
         intent = self._intents[order.client_order_id]

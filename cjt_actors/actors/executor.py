@@ -107,14 +107,23 @@ class ExecutorActor:
             task_status.started()
             limiter = trio.CapacityLimiter(self.max_in_flight)
             async for command in commands:
+                # Submits are registered here, in arrival order, before their tasks run in
+                # whatever order trio picks: a cancel that follows always finds its order.
+                duplicate = isinstance(command, SubmitOrder) and not self.core.register(command)
                 await limiter.acquire_on_behalf_of(command)
-                nursery.start_soon(self._handle, command, publish, limiter)
+                nursery.start_soon(self._handle, command, duplicate, publish, limiter)
 
     async def _handle(
-        self, command: ExecutorCommand, publish: Publish, limiter: trio.CapacityLimiter
+        self,
+        command: ExecutorCommand,
+        duplicate: bool,
+        publish: Publish,
+        limiter: trio.CapacityLimiter,
     ) -> None:
         try:
             match command:
+                case SubmitOrder() if duplicate:
+                    await self.core.deny_duplicate(command, publish)
                 case SubmitOrder():
                     await self.core.submit(command, publish)
                 case CancelOrder():
