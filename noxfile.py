@@ -31,6 +31,17 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def paper(session: nox.Session) -> None:
+    """Paper-trade the default market maker on the embedded simulator until Ctrl-C.
+
+    Arguments after ``--`` go to ``cjt paper``: ``nox -s paper -- --duration 60``,
+    ``nox -s paper -- --config docs/paper.toml``.
+    """
+    session.install("-e", ".")
+    session.run("cjt", "paper", *session.posargs, external=False)
+
+
+@nox.session
 def property(session: nox.Session) -> None:
     """Every Hypothesis suite with the thorough profile (many more examples)."""
     session.install("-e", ".[test]")

@@ -250,7 +250,9 @@ class ConflatingMailbox(Generic[K, T]):
         self._counters = _Counters()
 
     def __repr__(self) -> str:
-        return f"<ConflatingMailbox {self.name!r} max_keys={self.max_keys} depth={len(self._pending)}>"
+        return (
+            f"<ConflatingMailbox {self.name!r} max_keys={self.max_keys} depth={len(self._pending)}>"
+        )
 
     def sender(self) -> Outbox[T]:
         """A send handle (never blocks: ``send`` is ``send_nowait`` plus a checkpoint)."""

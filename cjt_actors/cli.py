@@ -1,8 +1,12 @@
 """The ``cjt`` command.
 
-Subcommands are listed only once they work: ``sim`` runs the loopback exchange simulator.
-``paper``, ``run``, ``scenario``, ``status``, ``halt``, ``resume``, ``report`` and
-``check-config`` arrive with the parts of the project that implement them.
+Subcommands are listed only once they work: ``paper`` paper-trades on the embedded simulator
+(or the real public feed), ``sim`` runs the loopback exchange simulator. ``run``,
+``scenario``, ``status``, ``halt``, ``resume``, ``report`` and ``check-config`` arrive with the
+parts of the project that implement them.
+
+Exit codes: those of :class:`~cjt_actors.emergency.ExitCode` for a run (0 stopped on request,
+3 emergency, 4 cleanup incomplete...), 2 for a usage or configuration error.
 """
 
 from __future__ import annotations
@@ -25,6 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cjt_actors {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    paper = commands.add_parser(
+        "paper",
+        help="paper-trade on the embedded simulator (no keys, no internet)",
+        description=(
+            "Paper-trade the configured strategies (by default a market maker on BTC-USD and "
+            "ETH-USD) against market data from the embedded loopback simulator, or the real "
+            "Coinbase public feed with --market coinbase. Orders are filled by the paper venue "
+            "and journaled to SQLite. Ctrl-C stops: open orders are cancelled and a summary "
+            "printed; a second Ctrl-C exits at once."
+        ),
+    )
+    paper.add_argument("--config", type=Path, default=None, help="a TOML config file")
+    paper.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    paper.add_argument(
+        "--market",
+        choices=["simulator", "coinbase"],
+        default=None,
+        help="market data source (overrides market.source)",
+    )
+    paper.add_argument(
+        "--journal", type=Path, default=None, help="journal file (overrides journal.path)"
+    )
+    paper.add_argument("--seed", type=int, default=None, help="fixes the run (overrides run.seed)")
 
     sim = commands.add_parser(
         "sim",
@@ -68,8 +96,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sim":
         return _sim(parser, args)
+    if args.command == "paper":
+        return _paper(args)
     parser.print_help()
     return 0
+
+
+def _paper(args: argparse.Namespace) -> int:
+    import attrs
+    import trio
+
+    from .config import load_config
+    from .configfile import ConfigError
+    from .paper_run import run_paper
+
+    if args.duration is not None and not args.duration > 0:
+        print("cjt paper: --duration must be > 0 seconds", file=sys.stderr)
+        return 2
+    source = str(args.config) if args.config is not None else "<defaults>"
+    try:
+        config = load_config(args.config)
+        if args.market is not None:
+            config = attrs.evolve(config, market=attrs.evolve(config.market, source=args.market))
+        if args.journal is not None:
+            config = attrs.evolve(
+                config, journal=attrs.evolve(config.journal, path=str(args.journal))
+            )
+        if args.seed is not None:
+            config = attrs.evolve(config, run=attrs.evolve(config.run, seed=args.seed))
+        return trio.run(lambda: run_paper(config, config_source=source, duration=args.duration))
+    except ConfigError as error:
+        print(f"cjt paper: bad configuration\n{error}", file=sys.stderr)
+        return 2
 
 
 def _sim(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:

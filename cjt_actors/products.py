@@ -65,14 +65,18 @@ class ProductRules:
             )
         if product.is_disabled or product.trading_disabled:
             raise InvalidSpec(f"product {product.product_id}: trading is disabled at the venue")
-        assert product.base_increment is not None and price_increment is not None
-        assert product.base_min_size is not None and product.base_max_size is not None
-        assert product.quote_min_size is not None
         return cls(
             product_id=product.product_id,
-            base_increment=product.base_increment,
-            price_increment=price_increment,
-            base_min_size=product.base_min_size,
-            base_max_size=product.base_max_size,
-            quote_min_size=product.quote_min_size,
+            base_increment=_present(product.base_increment),
+            price_increment=_present(price_increment),
+            base_min_size=_present(product.base_min_size),
+            base_max_size=_present(product.base_max_size),
+            quote_min_size=_present(product.quote_min_size),
         )
+
+
+def _present(value: Decimal | None) -> Decimal:
+    """Narrow a value already checked to be present (for the type checker)."""
+    if value is None:  # pragma: no cover - from_product lists missing values first
+        raise AssertionError("checked above")
+    return value

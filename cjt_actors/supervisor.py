@@ -732,14 +732,15 @@ class _Run:
                 incarnation=incarnation.number,
                 ran_for=incarnation.ran_for,
             )
+        root_cause = _root_cause(error)
         return ChildCrashed(
             supervisor=self.path,
             at=now,
             child=name,
             incarnation=incarnation.number,
             ran_for=incarnation.ran_for,
-            error_type=type(error).__name__,
-            error=_truncate(str(error)),
+            error_type=type(root_cause).__name__,
+            error=_truncate(str(root_cause)),
             before_ready=incarnation.ready_at is None,
         )
 
@@ -759,6 +760,14 @@ class _Continue(enum.Enum):
 
 
 _CONTINUE = _Continue.CONTINUE
+
+
+def _root_cause(error: BaseException) -> BaseException:
+    """The one exception inside nested single-member groups (an actor's nursery wraps what
+    one of its tasks raised); a group of several is reported as the group."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
 
 
 def _truncate(text: str) -> str:

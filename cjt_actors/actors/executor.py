@@ -7,7 +7,8 @@ Receives:
       ``market_trades`` (every :class:`TradesReceived`, BLOCK: the queue-position model must
       see every trade), from the book, handed to the venue's :class:`MarketObserver` side.
     * the venue's reports (fills, status snapshots), through a channel private to each
-      incarnation (bounded, BLOCK: the venue waits rather than lose a fill).
+      incarnation: each report is journaled inside the venue's ``send``, so the venue only
+      forgets a report once it is durable (nothing sits in a buffer a crash would lose).
 
 Sends:
     * :class:`OrderUpdated` and :class:`OrderFilled` to risk (``to_risk``) and to the strategy
@@ -35,6 +36,7 @@ which runs :meth:`ExecutionCore.emergency_cancel_all` under a shielded deadline.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import final
 
 import attrs
 import trio
@@ -70,7 +72,6 @@ class ExecutorActor:
     observer: MarketObserver | None = None
     market_views: ConflatingMailbox[str, BookUpdated] | None = None
     market_trades: Mailbox[TradesReceived] | None = None
-    report_capacity: int = 1024
     max_in_flight: int = 16
     board: StatusBoard | None = None
     name: str = "executor"
@@ -94,10 +95,9 @@ class ExecutorActor:
         self._publish_status()
         commands = ctx.receiver(self.commands)
         async with trio.open_nursery() as nursery:
-            reports_in: trio.MemorySendChannel[VenueReport]
-            reports_in, reports_out = trio.open_memory_channel[VenueReport](self.report_capacity)
-            nursery.start_soon(self._consume_reports, reports_out, publish)
-            await nursery.start(self.core.venue.run, reports_in)
+            # Reports are applied inside the venue's `send`: the venue forgets a report only
+            # once it is journaled, so an executor that dies loses no fill in a buffer.
+            await nursery.start(self.core.venue.run, _ReportSink(self, publish))
             if self.observer is not None:
                 if self.market_views is not None:
                     nursery.start_soon(self._forward_views, self.observer, self.market_views)
@@ -134,12 +134,10 @@ class ExecutorActor:
             limiter.release_on_behalf_of(command)
         self._publish_status()
 
-    async def _consume_reports(
-        self, reports: trio.MemoryReceiveChannel[VenueReport], publish: Publish
-    ) -> None:
-        async for report in reports:
-            await self.core.on_report(report, publish)
-            self._publish_status()
+    async def apply_report(self, report: VenueReport, publish: Publish) -> None:
+        """Apply one venue report (journaled before this returns) and refresh the status."""
+        await self.core.on_report(report, publish)
+        self._publish_status()
 
     async def _forward_views(
         self, observer: MarketObserver, views: ConflatingMailbox[str, BookUpdated]
@@ -156,3 +154,28 @@ class ExecutorActor:
     def _publish_status(self) -> None:
         if self.board is not None:
             self.board.publish(self.name, self.core.statistics())
+
+
+@final
+class _ReportSink:
+    """The executor as the venue's outbox: ``send`` returns once the report is journaled."""
+
+    __slots__ = ("_executor", "_publish")
+
+    def __init__(self, executor: ExecutorActor, publish: Publish) -> None:
+        self._executor = executor
+        self._publish = publish
+
+    async def send(self, value: VenueReport, /) -> None:
+        await self._executor.apply_report(value, self._publish)
+
+    def send_nowait(self, value: VenueReport, /) -> None:
+        raise trio.WouldBlock  # applying a report awaits the journal: never synchronous
+
+    def close(self) -> None:
+        """Nothing to release: the sink holds no channel."""
+        self._publish = _closed
+
+
+async def _closed(event: object) -> None:
+    raise trio.ClosedResourceError("the executor incarnation that owned this sink has ended")

@@ -422,7 +422,7 @@ async def test_emergency_cancel_all_cancels_verifies_and_journals(journal: Async
     assert (outcome.open_before, outcome.remaining, outcome.attempts) == (20, 0, 1)
     assert await venue.open_orders() == ()
     assert all(
-        o.state is OrderState.CANCELLED for o in core.working_orders() + [core.order("c-0")] if o
+        o.state is OrderState.CANCELLED for o in [*core.working_orders(), core.order("c-0")] if o
     )
     entries = await journal.read(kinds=[EmergencyCancelFinished])
     assert [m for _, _, m in entries] == [outcome]

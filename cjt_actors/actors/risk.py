@@ -1,0 +1,404 @@
+"""The risk actor: the pre-trade gate, the trading state, positions and PnL.
+
+Every decision is made by the pure :class:`~cjt_actors.risk_rules.RiskEngine`; this module
+feeds it, delivers its answers, and keeps what must survive a restart.
+
+Receives (one reader task per inbox; each handler is synchronous up to its first await, so
+the engine is never seen half-updated):
+    * ``intents`` (:class:`SubmitOrder`, :class:`CancelOrder`, :class:`CancelAllOrders`,
+      :class:`HaltTrading`, :class:`ResumeTrading`) from the strategies and the operator.
+      Expected: BLOCK, a few hundred deep (strategies never wait on it: a full mailbox is
+      their BACKPRESSURE denial).
+    * ``order_events`` (:class:`OrderUpdated`, :class:`OrderFilled`) from the executor.
+      Expected: BLOCK, never dropped (positions are built from it).
+    * ``views``: the latest :class:`BookUpdated` per product from the book (conflating:
+      risk only needs the newest mid and trust state).
+    * ``feed_status``: :class:`FeedStatusChanged` from the feed (DROP_OLDEST is fine: only
+      the latest status matters).
+    * a timer: every ``limits.pnl_interval`` seconds it re-evaluates the state and journals
+      a :class:`PnlRecorded`.
+
+Sends:
+    * ``to_executor``: each approved intent, the very value approved (BLOCK: an executor
+      that falls behind slows the approvals down, it never loses one).
+    * ``denials[strategy]``: :class:`OrderDenied` to the strategy that asked (a strategy
+      not in the mapping is still journaled).
+    * ``journal``: every :class:`OrderDenied`, :class:`TradingStateChanged`,
+      :class:`KillSwitchTripped`, and a :class:`PnlRecorded` after every state change and
+      every ``pnl_interval``. Events are journaled in the order the engine produced them (a
+      FIFO lock across the reader tasks), and a batch of state changes is written under a
+      shielded deadline, so the journal's last state change is risk's last state.
+    * ``board``: a :class:`RiskStatus` under ``name`` after every intent, order event, feed
+      status and tick.
+    * ``kill_switch(detail)``: once per actor (across restarts), after the kill-switch
+      batch is journaled (or its deadline passed). The app wires it to the root's trigger.
+
+Emergency: the root sets the :class:`~cjt_actors.halt.HaltLatch` synchronously; from then
+on every submit is refused, and the next evaluation (the next message or tick) reports
+HALTED with reason ``EMERGENCY``.
+
+Restart (PERMANENT): every incarnation calls ``recover()`` before it reports ready and
+rebuilds positions (distinct fills), working orders and the last trading state from the
+journal; then it adopts the memo of the previous incarnation in this process
+(:class:`~cjt_actors.risk_rules.RiskMemo`: the state, the peak, the day clock of the daily
+loss limit, the cooldown, the rate windows, the approvals not yet reported by the executor,
+and the last feed status and book views, which nobody re-sends), fresher than the journal.
+A crash never re-arms trading: a HALTED or REDUCING state is kept.
+
+Cancelled: the readers stop where they are. An approved intent whose forward to the
+executor was cancelled is withdrawn from the engine (it never reached the executor). A
+batch of state changes being journaled is finished within the shutdown deadline.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+from typing import TypeAlias
+
+import attrs
+import trio
+
+from ..channels import ConflatingMailbox, Mailbox, Outbox
+from ..child import ChildContext
+from ..halt import HaltLatch
+from ..market_messages import BookUpdated, FeedStatusChanged
+from ..messages import Event
+from ..order_messages import (
+    CancelAllOrders,
+    CancelOrder,
+    DenyReason,
+    HaltTrading,
+    IntentKind,
+    KillSwitchTripped,
+    OrderDenied,
+    OrderFilled,
+    OrderUpdated,
+    PositionState,
+    ResumeTrading,
+    SubmitOrder,
+    TradingState,
+    TradingStateChanged,
+)
+from ..products import ProductRules
+from ..risk_rules import OPERATOR, Decision, RiskEngine, RiskLimits, RiskMemo
+from ..status import StatusBoard
+from .executor import ExecutorCommand
+
+__all__ = ["RiskActor", "RiskIntent", "RiskRecovery", "RiskStatus", "StrategyEvent"]
+
+RiskIntent: TypeAlias = SubmitOrder | CancelOrder | CancelAllOrders | HaltTrading | ResumeTrading
+"""What strategies and the operator send to risk."""
+
+StrategyEvent: TypeAlias = OrderUpdated | OrderFilled | OrderDenied
+"""What a strategy's order-event mailbox carries (risk adds its denials)."""
+
+
+@attrs.frozen(kw_only=True)
+class RiskRecovery:
+    """What the journal says, for a starting incarnation.
+
+    Attributes:
+        fills: every fill (repeats by ``trade_id`` are ignored).
+        working_orders: the latest :class:`OrderUpdated` of each non-terminal order.
+        last_state: risk's last journaled :class:`TradingStateChanged`, if any.
+        peak_equity: the highest equity risk journaled, if any.
+    """
+
+    fills: tuple[OrderFilled, ...] = ()
+    working_orders: tuple[OrderUpdated, ...] = ()
+    last_state: TradingStateChanged | None = None
+    peak_equity: Decimal | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RiskStatus:
+    """Risk as the status line and health checks see it (on the board as ``risk``).
+
+    ``denials`` counts refusals by :class:`DenyReason` code since the actor was made (across
+    restarts); ``approved`` and ``cancels`` count forwarded submits and cancels likewise.
+    ``unjournaled`` counts state-change batches whose journaling missed its deadline.
+    ``gross_exposure`` is the worst case risk checks against (working orders included),
+    unlike :attr:`PnlRecorded.gross_exposure` (positions only).
+    """
+
+    state: TradingState
+    reason: str
+    detail: str
+    equity: Decimal
+    peak_equity: Decimal
+    drawdown: Decimal
+    day_pnl: Decimal
+    gross_exposure: Decimal
+    positions: tuple[PositionState, ...]
+    open_orders: int
+    approved: int
+    cancels: int
+    denials: tuple[tuple[str, int], ...]
+    cooldown_until: float | None
+    feed: str
+    kill_switch_tripped: bool
+    unjournaled: int
+    at: float
+
+
+@attrs.define(kw_only=True)
+class RiskActor:
+    """See the module docstring."""
+
+    limits: RiskLimits
+    products: Mapping[str, ProductRules]
+    intents: Mailbox[RiskIntent]
+    order_events: Mailbox[OrderUpdated | OrderFilled]
+    views: ConflatingMailbox[str, BookUpdated]
+    feed_status: Mailbox[FeedStatusChanged]
+    to_executor: Mailbox[ExecutorCommand]
+    denials: Mapping[str, Mailbox[StrategyEvent]]
+    journal: Mailbox[Event]
+    halt: HaltLatch
+    kill_switch: Callable[[str], None]
+    recover: Callable[[], Awaitable[RiskRecovery]]
+    board: StatusBoard | None = None
+    name: str = "risk"
+    # Carried across incarnations on purpose (see "Restart" in the module docstring).
+    _memo: RiskMemo | None = attrs.field(default=None, init=False)
+    _started_at: float | None = attrs.field(default=None, init=False)
+    _kill_switch_called: bool = attrs.field(default=False, init=False)
+    _denial_counts: collections.Counter[DenyReason] = attrs.field(
+        factory=collections.Counter, init=False
+    )
+    _approved: int = attrs.field(default=0, init=False)
+    _cancels: int = attrs.field(default=0, init=False)
+    _unjournaled: int = attrs.field(default=0, init=False)
+
+    async def run(
+        self, ctx: ChildContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        recovery = await self.recover()
+        now = trio.current_time()
+        if self._started_at is None:
+            self._started_at = now
+        engine = RiskEngine(
+            self.limits, self.products, started_at=self._started_at, latch=self.halt
+        )
+        engine.restore(
+            fills=recovery.fills,
+            working_orders=recovery.working_orders,
+            last_state=recovery.last_state,
+            peak_equity=recovery.peak_equity,
+            now=now,
+        )
+        if self._memo is not None:
+            engine.adopt(self._memo)
+        gate = _Gate(
+            actor=self,
+            engine=engine,
+            ctx=ctx,
+            executor=ctx.sender(self.to_executor),
+            journal=ctx.sender(self.journal),
+            strategies={name: ctx.sender(box) for name, box in self.denials.items()},
+        )
+        intents = ctx.receiver(self.intents)
+        order_events = ctx.receiver(self.order_events)
+        feed_status = ctx.receiver(self.feed_status)
+        async with trio.open_nursery() as nursery:
+            await gate.after(now)  # e.g. the latch was set while risk was down
+            nursery.start_soon(gate.read_intents, intents)
+            nursery.start_soon(gate.read_order_events, order_events)
+            nursery.start_soon(gate.read_views, self.views)
+            nursery.start_soon(gate.read_feed_status, feed_status)
+            nursery.start_soon(gate.tick)
+            task_status.started()
+
+    def _remember(self, engine: RiskEngine, now: float, *, publish: bool = True) -> None:
+        """Keep the engine's memo for the next incarnation (synchronously, so no crash or
+        cancellation can fall between a decision and its memo); post the status."""
+        self._memo = engine.memo()
+        if publish and self.board is not None:
+            self.board.publish(self.name, self._status(engine, now))
+
+    def _trip(self, detail: str) -> None:
+        if not self._kill_switch_called:
+            self._kill_switch_called = True
+            self.kill_switch(detail)
+
+    def _status(self, engine: RiskEngine, now: float) -> RiskStatus:
+        pnl = engine.snapshot(now)
+        feed = engine.feed_state
+        return RiskStatus(
+            state=engine.state,
+            reason=engine.state_reason,
+            detail=engine.state_detail,
+            equity=pnl.equity,
+            peak_equity=pnl.peak_equity,
+            drawdown=pnl.drawdown,
+            day_pnl=engine.day_pnl(),
+            gross_exposure=engine.gross_exposure(),
+            positions=pnl.positions,
+            open_orders=pnl.open_orders,
+            approved=self._approved,
+            cancels=self._cancels,
+            denials=tuple(sorted((r.value, n) for r, n in self._denial_counts.items())),
+            cooldown_until=engine.cooldown_until,
+            feed="unknown" if feed is None else feed.value,
+            kill_switch_tripped=engine.kill_switch_tripped,
+            unjournaled=self._unjournaled,
+            at=now,
+        )
+
+
+@attrs.define(kw_only=True, eq=False)
+class _Gate:
+    """One incarnation's engine and channel ends, and the handlers of its reader tasks."""
+
+    actor: RiskActor
+    engine: RiskEngine
+    ctx: ChildContext
+    executor: Outbox[ExecutorCommand]
+    journal: Outbox[Event]
+    strategies: Mapping[str, Outbox[StrategyEvent]]
+    # FIFO: journal writes from several tasks land in the order they were produced.
+    lock: trio.StrictFIFOLock = attrs.field(factory=trio.StrictFIFOLock)
+
+    # -- readers ------------------------------------------------------------------------------
+
+    async def read_intents(self, inbox: trio.MemoryReceiveChannel[RiskIntent]) -> None:
+        engine = self.engine
+        async for intent in inbox:
+            now = trio.current_time()
+            match intent:
+                case SubmitOrder():
+                    await self._submit(intent, now)
+                case CancelOrder():
+                    await self._cancel(intent, now)
+                case CancelAllOrders():
+                    engine.check_cancel_all(intent, now)
+                    await self.executor.send(intent)
+                    self.actor._cancels += 1
+                case HaltTrading():
+                    engine.halt(OPERATOR, f"operator: {intent.detail}", now=now)
+                case ResumeTrading():
+                    engine.resume(intent.detail, now=now)
+                case _:
+                    raise AssertionError(f"not a risk intent: {intent!r}")
+            await self.after(now)
+
+    async def read_order_events(
+        self, inbox: trio.MemoryReceiveChannel[OrderUpdated | OrderFilled]
+    ) -> None:
+        engine = self.engine
+        async for event in inbox:
+            now = trio.current_time()
+            if isinstance(event, OrderFilled):
+                engine.on_order_filled(event, now)
+            else:
+                engine.on_order_updated(event)
+            await self.after(now)
+
+    async def read_views(self, views: ConflatingMailbox[str, BookUpdated]) -> None:
+        async for update in views.receiver():
+            self.engine.on_view(update.view)
+            # Views are the busiest input: the status is refreshed by the timer instead.
+            await self.after(trio.current_time(), publish=False)
+
+    async def read_feed_status(self, inbox: trio.MemoryReceiveChannel[FeedStatusChanged]) -> None:
+        async for status in inbox:
+            self.engine.on_feed_status(status)
+            await self.after(trio.current_time())
+
+    async def tick(self) -> None:
+        interval = self.actor.limits.pnl_interval
+        due = trio.current_time()
+        while True:
+            # A fixed cadence; a tick delayed past the next one skips it rather than bunch up.
+            due = max(due + interval, trio.current_time())
+            await trio.sleep_until(due)
+            await self.after(trio.current_time(), snapshot=True)
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def _submit(self, order: SubmitOrder, now: float) -> None:
+        decision = self.engine.check_submit(order, now)
+        if not decision.approved:
+            await self._deny(
+                IntentKind.SUBMIT,
+                order.strategy,
+                order.client_order_id,
+                order.product_id,
+                decision,
+                now,
+            )
+            return
+        self.actor._remember(self.engine, now)
+        try:
+            await self.executor.send(order)
+        except BaseException:
+            # Not sent (a cancelled send never delivers): it must not count as working.
+            self.engine.withdraw(order)
+            self.actor._remember(self.engine, now)
+            raise
+        self.actor._approved += 1
+
+    async def _cancel(self, cancel: CancelOrder, now: float) -> None:
+        decision = self.engine.check_cancel(cancel, now)
+        if decision.approved:
+            await self.executor.send(cancel)
+            self.actor._cancels += 1
+            return
+        product = self.engine.product_of(cancel.client_order_id) or ""
+        await self._deny(
+            IntentKind.CANCEL, cancel.strategy, cancel.client_order_id, product, decision, now
+        )
+
+    async def _deny(
+        self,
+        kind: IntentKind,
+        strategy: str,
+        client_order_id: str,
+        product_id: str,
+        decision: Decision,
+        now: float,
+    ) -> None:
+        assert decision.reason is not None
+        self.actor._denial_counts[decision.reason] += 1
+        denied = OrderDenied(
+            strategy=strategy,
+            client_order_id=client_order_id,
+            product_id=product_id,
+            intent=kind,
+            reason=decision.reason,
+            detail=f"risk: {decision.detail}",
+            at=now,
+        )
+        async with self.lock:
+            await self.journal.send(denied)
+        owner = self.strategies.get(strategy)
+        if owner is not None:
+            await owner.send(denied)
+
+    async def after(self, now: float, *, publish: bool = True, snapshot: bool = False) -> None:
+        """Evaluate, remember, publish (all synchronous), then journal what changed."""
+        engine = self.engine
+        events = engine.evaluate(now)
+        self.actor._remember(engine, now, publish=publish)
+        if events:
+            await self._journal_changes(events, now)
+        elif snapshot:
+            async with self.lock:
+                await self.journal.send(engine.snapshot(now))
+
+    async def _journal_changes(self, events: list[Event], now: float) -> None:
+        trip = next((e.detail for e in events if isinstance(e, KillSwitchTripped)), None)
+        try:
+            with self.ctx.cleanup() as scope:
+                async with self.lock:
+                    for event in events:
+                        await self.journal.send(event)
+                    await self.journal.send(self.engine.snapshot(now))
+            if scope.cancelled_caught:
+                self.actor._unjournaled += 1
+                self.actor._remember(self.engine, trio.current_time())
+        finally:
+            if trip is not None:
+                self.actor._trip(trip)
