@@ -21,6 +21,12 @@ Everything the package raises on purpose derives from :class:`CjtError`, so a ca
     │   │                                  duplicate events are absorbed, not errors)
     │   ├── OverFill                       fills or a venue report beyond the order's size
     │   └── ConflictingOrderId             a second, different venue order id
+    ├── ConfigError (configfile.py)        a config file or table cannot be used; lists
+    │                                      every problem with its key path
+    ├── FeedRejected (actors/feed.py)      the market-data server keeps refusing the
+    │                                      subscription (error frames): the feed crashes
+    ├── OrdersRemainOpen (execution.py)    the emergency cancel-all ended with orders still
+    │                                      working at the venue (exit code 4)
     ├── SupervisionError                   the supervision tree could not keep running
     │   ├── ChildStartError                a child failed before it reported ready
     │   └── SupervisorGaveUp               restart intensity exceeded: the supervisor stopped
@@ -53,8 +59,7 @@ Two rules keep the tree honest:
   attribute and the ``__cause__`` is an ``ExceptionGroup`` of them, so nothing is lost when
   concurrency is hidden behind one domain error.
 
-Later parts of the project add their branches here (configuration errors, ...), each drawn
-above when it lands. A branch whose classes belong to one module's state machine lives in
+Later parts of the project add their branches here, each drawn above when it lands. A branch whose classes belong to one module's state machine lives in
 that module (named above) so it reads next to the table it enforces.
 """
 

@@ -229,3 +229,12 @@ async def test_the_status_line_shows_books_risk_orders_and_feed(
     assert board.updated_at("nothing") is None
     assert "feed" in repr(board)
     assert set(board.snapshots()) >= {"feed", "executor"}
+
+
+def test_the_documented_example_config_loads() -> None:
+    """docs/paper.toml is part of the documentation: it must stay a valid config."""
+    path = Path(__file__).parents[2] / "docs" / "paper.toml"
+    config = load_config(path)
+    names = [spec.name for spec in load_strategies(config, source=str(path))]
+    assert names == ["mm", "momentum"]
+    assert config.risk.max_position == {"BTC-USD": Decimal("0.1")}
