@@ -151,8 +151,14 @@ async def run_paper(
             pipeline = Pipeline(settings, journal, board=board, handle_signals=handle_signals)
             names = ", ".join(f"{s.name}" for s in strategies)
             say(f"trading: strategies {names}; Ctrl-C stops (open orders are cancelled)")
+            live = out is None and sys.stdout.isatty()
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(_print_status, pipeline, rules, config.run.status_interval, say)
+                if live:
+                    nursery.start_soon(_show_live, pipeline, tuple(rules))
+                else:
+                    nursery.start_soon(
+                        _print_status, pipeline, rules, config.run.status_interval, say
+                    )
                 outcome = await pipeline.run(duration=duration)
                 nursery.cancel_scope.cancel(reason="the run is over")
             summary = summarize(await journal.read())
@@ -177,3 +183,28 @@ async def _print_status(
         restarts = sum(pipeline.trading.restart_counts().values())
         elapsed = trio.current_time() - started
         say(status_line(pipeline.board, tuple(rules), now=elapsed, restarts=restarts))
+
+
+async def _show_live(pipeline: Pipeline, products: tuple[str, ...]) -> None:
+    """Redraw the live view twice a second until cancelled (a terminal only)."""
+    from rich.console import Group
+    from rich.live import Live
+
+    from .live_view import render
+
+    started = trio.current_time()
+
+    def view() -> Group:
+        now = trio.current_time()
+        return render(
+            pipeline.board,
+            products,
+            restarts=pipeline.trading.restart_counts(),
+            elapsed=now - started,
+            now=now,
+        )
+
+    with Live(view(), auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
+        while True:
+            await trio.sleep(0.5)
+            live.update(view(), refresh=True)
