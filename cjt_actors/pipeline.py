@@ -42,7 +42,7 @@ import trio
 from .actors.book import BookActor
 from .actors.executor import ExecutorActor, ExecutorCommand
 from .actors.feed import FeedActor, FeedMessage
-from .actors.risk import RiskActor, RiskIntent, RiskRecovery, StrategyEvent
+from .actors.risk import ExecutorEvent, RiskActor, RiskIntent, RiskRecovery, StrategyEvent
 from .actors.store import StoreActor
 from .actors.strategy import StrategyActor, StrategyRecovery
 from .channels import ConflatingMailbox, Mailbox, Outbox, Overflow
@@ -54,7 +54,7 @@ from .halt import HaltLatch
 from .journal import AsyncJournal
 from .market_messages import BarClosed, BookUpdated, FeedStatusChanged, TradesReceived
 from .messages import Event, StopReason
-from .order_messages import HaltTrading, OrderFilled, OrderUpdated, ResumeTrading
+from .order_messages import HaltTrading, ResumeTrading
 from .paper import PaperConfig, PaperVenue
 from .policy import Backoff, Intensity, Strategy
 from .products import ProductRules
@@ -155,9 +155,7 @@ class Pipeline:
         )
         intents = Mailbox[RiskIntent]("strategies->risk", capacity=_INTENTS_CAPACITY)
         commands = Mailbox[ExecutorCommand]("risk->executor", capacity=_COMMANDS_CAPACITY)
-        to_risk = Mailbox[OrderUpdated | OrderFilled](
-            "executor->risk", capacity=_ORDER_EVENTS_CAPACITY
-        )
+        to_risk = Mailbox[ExecutorEvent]("executor->risk", capacity=_ORDER_EVENTS_CAPACITY)
         order_events = {
             name: Mailbox[StrategyEvent](f"orders->{name}", capacity=_ORDER_EVENTS_CAPACITY)
             for name in names

@@ -92,7 +92,9 @@ from .order_messages import (
     CancelAllOrders,
     CancelOrder,
     DenyReason,
+    IntentKind,
     KillSwitchTripped,
+    OrderDenied,
     OrderFilled,
     OrderType,
     OrderUpdated,
@@ -613,6 +615,15 @@ class RiskEngine:
         if held is not None and held.state is None:
             del self._orders[coid]
             self._used_ids.discard(coid)
+
+    def on_order_denied(self, denied: OrderDenied) -> None:
+        """The executor refused a submit risk had approved (a ``client_order_id`` it already
+        knew): the approval no longer counts as in flight; the id stays used."""
+        if denied.intent is not IntentKind.SUBMIT:
+            return
+        held = self._orders.get(denied.client_order_id)
+        if held is not None and held.state is None:
+            del self._orders[denied.client_order_id]
 
     def check_cancel(self, cancel: CancelOrder, now: float) -> Decision:
         """Cancels pass in every state, HALTED included, if the order is working and owned

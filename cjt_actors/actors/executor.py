@@ -48,6 +48,7 @@ from ..market_messages import BookUpdated, TradesReceived
 from ..order_messages import (
     CancelAllOrders,
     CancelOrder,
+    IntentKind,
     OrderDenied,
     OrderFilled,
     OrderUpdated,
@@ -67,7 +68,7 @@ class ExecutorActor:
 
     core: ExecutionCore
     commands: Mailbox[ExecutorCommand]
-    to_risk: Mailbox[OrderUpdated | OrderFilled]
+    to_risk: Mailbox[OrderUpdated | OrderFilled | OrderDenied]
     to_strategies: Mapping[str, Mailbox[OrderUpdated | OrderFilled | OrderDenied]]
     observer: MarketObserver | None = None
     market_views: ConflatingMailbox[str, BookUpdated] | None = None
@@ -85,7 +86,9 @@ class ExecutorActor:
         to_strategies = {name: ctx.sender(box) for name, box in self.to_strategies.items()}
 
         async def publish(event: ExecutorOutput) -> None:
-            if not isinstance(event, OrderDenied):
+            # Risk gets every order event, and the denials of submits it had approved (so
+            # it stops counting them as in flight); cancel denials concern the strategy only.
+            if not isinstance(event, OrderDenied) or event.intent is IntentKind.SUBMIT:
                 await to_risk.send(event)
             owner = to_strategies.get(event.strategy)
             if owner is not None:
@@ -110,8 +113,11 @@ class ExecutorActor:
                 # Submits are registered here, in arrival order, before their tasks run in
                 # whatever order trio picks: a cancel that follows always finds its order.
                 duplicate = isinstance(command, SubmitOrder) and not self.core.register(command)
-                await limiter.acquire_on_behalf_of(command)
-                nursery.start_soon(self._handle, command, duplicate, publish, limiter)
+                # A token per command, held by a fresh borrower: two equal commands (a
+                # duplicate intent) are still two borrowers.
+                borrower = object()
+                await limiter.acquire_on_behalf_of(borrower)
+                nursery.start_soon(self._handle, command, duplicate, publish, limiter, borrower)
 
     async def _handle(
         self,
@@ -119,6 +125,7 @@ class ExecutorActor:
         duplicate: bool,
         publish: Publish,
         limiter: trio.CapacityLimiter,
+        borrower: object,
     ) -> None:
         try:
             match command:
@@ -131,7 +138,7 @@ class ExecutorActor:
                 case CancelAllOrders():
                     await self.core.cancel_all(command, publish)
         finally:
-            limiter.release_on_behalf_of(command)
+            limiter.release_on_behalf_of(borrower)
         self._publish_status()
 
     async def apply_report(self, report: VenueReport, publish: Publish) -> None:

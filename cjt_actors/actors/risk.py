@@ -9,7 +9,8 @@ the engine is never seen half-updated):
       :class:`HaltTrading`, :class:`ResumeTrading`) from the strategies and the operator.
       Expected: BLOCK, a few hundred deep (strategies never wait on it: a full mailbox is
       their BACKPRESSURE denial).
-    * ``order_events`` (:class:`OrderUpdated`, :class:`OrderFilled`) from the executor.
+    * ``order_events`` (:class:`OrderUpdated`, :class:`OrderFilled`, and the executor's own
+      :class:`OrderDenied` of a submit risk approved) from the executor.
       Expected: BLOCK, never dropped (positions are built from it).
     * ``views``: the latest :class:`BookUpdated` per product from the book (conflating:
       risk only needs the newest mid and trust state).
@@ -86,12 +87,21 @@ from ..risk_rules import OPERATOR, Decision, RiskEngine, RiskLimits, RiskMemo
 from ..status import StatusBoard
 from .executor import ExecutorCommand
 
-__all__ = ["RiskActor", "RiskIntent", "RiskRecovery", "RiskStatus", "StrategyEvent"]
+__all__ = [
+    "ExecutorEvent",
+    "RiskActor",
+    "RiskIntent",
+    "RiskRecovery",
+    "RiskStatus",
+    "StrategyEvent",
+]
 
 RiskIntent: TypeAlias = SubmitOrder | CancelOrder | CancelAllOrders | HaltTrading | ResumeTrading
 """What strategies and the operator send to risk."""
 
 StrategyEvent: TypeAlias = OrderUpdated | OrderFilled | OrderDenied
+#: What the executor sends risk: order events, and its denials of approved submits.
+ExecutorEvent: TypeAlias = OrderUpdated | OrderFilled | OrderDenied
 """What a strategy's order-event mailbox carries (risk adds its denials)."""
 
 
@@ -150,7 +160,7 @@ class RiskActor:
     limits: RiskLimits
     products: Mapping[str, ProductRules]
     intents: Mailbox[RiskIntent]
-    order_events: Mailbox[OrderUpdated | OrderFilled]
+    order_events: Mailbox[ExecutorEvent]
     views: ConflatingMailbox[str, BookUpdated]
     feed_status: Mailbox[FeedStatusChanged]
     to_executor: Mailbox[ExecutorCommand]
@@ -284,14 +294,14 @@ class _Gate:
                     raise AssertionError(f"not a risk intent: {intent!r}")
             await self.after(now)
 
-    async def read_order_events(
-        self, inbox: trio.MemoryReceiveChannel[OrderUpdated | OrderFilled]
-    ) -> None:
+    async def read_order_events(self, inbox: trio.MemoryReceiveChannel[ExecutorEvent]) -> None:
         engine = self.engine
         async for event in inbox:
             now = trio.current_time()
             if isinstance(event, OrderFilled):
                 engine.on_order_filled(event, now)
+            elif isinstance(event, OrderDenied):
+                engine.on_order_denied(event)
             else:
                 engine.on_order_updated(event)
             await self.after(now)

@@ -568,6 +568,34 @@ def test_withdraw_forgets_an_approval_still_in_flight_only() -> None:
     assert risk.open_orders == 1
 
 
+def test_an_executor_denial_frees_the_in_flight_approval_but_not_the_id() -> None:
+    from cjt_actors.order_messages import IntentKind, OrderDenied
+
+    risk = engine()
+    order = submit("dup")
+    assert risk.check_submit(order, 0.0).approved
+    assert risk.open_orders == 1
+
+    def denied(intent: IntentKind, coid: str = "dup") -> OrderDenied:
+        return OrderDenied(
+            strategy="mm",
+            client_order_id=coid,
+            product_id="BTC-USD",
+            intent=intent,
+            reason=DenyReason.DUPLICATE_ORDER,
+            detail="executor: known id",
+            at=0.0,
+        )
+
+    risk.on_order_denied(denied(IntentKind.CANCEL))  # a cancel denial changes nothing
+    assert risk.open_orders == 1
+    risk.on_order_denied(denied(IntentKind.SUBMIT))
+    assert risk.open_orders == 0
+    assert reason(risk.check_submit(order, 0.0)) is DenyReason.DUPLICATE_ORDER
+    risk.on_order_denied(denied(IntentKind.SUBMIT, "unknown"))  # nothing to free
+    assert risk.open_orders == 0
+
+
 # -- REDUCING and cooldown ------------------------------------------------------------------------
 
 
