@@ -188,7 +188,7 @@ async def test_the_daily_loss_limit_trips_the_kill_switch(
 
 
 async def test_paper_trading_over_loopback_sockets(tmp_path: Path) -> None:
-    """As ``cjt paper`` runs: the simulator served by hypercorn, real time, a few seconds."""
+    """As ``cjt paper`` runs: the simulator served by hypercorn, real time, ten seconds."""
     sim = Simulator(SimulatorConfig(seed=5, tick=0.1, auth="none"))
     async with (
         serve_simulator(sim) as endpoints,
@@ -203,10 +203,15 @@ async def test_paper_trading_over_loopback_sockets(tmp_path: Path) -> None:
             seed=5,
         )
         pipeline = Pipeline(settings, journal, board=StatusBoard(), handle_signals=False)
-        outcome = await pipeline.run(duration=6)
+        outcome = await pipeline.run(duration=10)
         summary = summarize(await journal.read())
     assert outcome.exit_code == ExitCode.OK
     assert summary.orders > 0
+    assert summary.fills > 0  # about one a second on this market (docs/paper.md)
+    risk = pipeline.board.get("risk", RiskStatus)
+    assert risk is not None
+    held = {p.product_id: p.quantity for p in risk.positions if p.quantity}
+    assert held == {p: q for p, q in summary.positions if q}
     assert "0 remaining" in summary.emergency_cancel
 
 
