@@ -27,6 +27,7 @@ from cjt_actors.config import (
     SimulatorSection,
     load_strategies,
 )
+from cjt_actors.determinism import deterministic_scheduling
 from cjt_actors.emergency import ExitCode
 from cjt_actors.exchange.rest import RestClient
 from cjt_actors.journal import AsyncJournal
@@ -261,3 +262,23 @@ def test_cjt_paper_command_in_process(tmp_path: Path, capsys: pytest.CaptureFixt
     assert journal.exists()
     assert main(["paper", "--duration", "0"]) == 2
     assert "--duration must be > 0" in capsys.readouterr().err
+
+
+def test_the_same_seed_gives_the_same_journal(tmp_path: Path) -> None:
+    """A whole paper run in virtual time is reproducible: the journal digests are equal."""
+
+    async def run(directory: Path) -> tuple[int, str]:
+        _, code, journal = await _run_in_memory(directory, _market_maker(), duration=30)
+        try:
+            return code, await journal.digest()
+        finally:
+            await journal.aclose()
+
+    results = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        with deterministic_scheduling(1):
+            clock = trio.testing.MockClock(autojump_threshold=0)
+            results.append(trio.run(run, tmp_path / name, clock=clock))
+    assert results[0] == results[1]
+    assert results[0][0] == ExitCode.OK
