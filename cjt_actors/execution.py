@@ -367,8 +367,13 @@ class ExecutionCore:
             return
         before = order.state
         result = order.apply(event)
-        if result.absorbed:
-            return
+        if not result.absorbed:
+            await self._record_move(order, intent, before, publish)
+
+    async def _record_move(
+        self, order: TrackedOrder, intent: SubmitOrder, before: OrderState, publish: Publish
+    ) -> None:
+        """Journal a legal move with the order's new row, then publish it."""
         update = _update(order, intent, before)
         await self.journal.append_for_order(
             update,
@@ -415,14 +420,7 @@ class ExecutionCore:
         self._counts["fills"] += 1
         await publish(filled)
         if not result.absorbed:
-            update = _update(order, intent, before)
-            await self.journal.append_for_order(
-                update,
-                at=update.at,
-                client_order_id=order.client_order_id,
-                state=_row(order, intent),
-            )
-            await publish(update)
+            await self._record_move(order, intent, before, publish)
 
     async def _deny(
         self,
