@@ -63,6 +63,7 @@ from .risk_rules import RiskLimits
 from .status import StatusBoard
 from .strategies.base import Strategy as TradingStrategy
 from .supervisor import Supervisor
+from .venue import Venue
 
 __all__ = ["Pipeline", "PipelineSettings", "StrategySpec"]
 
@@ -118,6 +119,9 @@ class Pipeline:
         handle_signals: let the root turn SIGINT/SIGTERM into the emergency protocol (only
             in the main thread; tests pass False).
         hard_exit: what the root calls for a hard exit (``os._exit`` by default).
+        venue: where orders go; ``None`` (paper trading) makes a :class:`PaperVenue`
+            that fills against the book's market data. Any other venue (``CoinbaseVenue``)
+            gets no market data from the book: the exchange fills its orders.
     """
 
     def __init__(
@@ -128,6 +132,7 @@ class Pipeline:
         board: StatusBoard,
         handle_signals: bool = True,
         hard_exit: Callable[[int], object] | None = None,
+        venue: Venue | None = None,
     ) -> None:
         self.settings = settings
         self.journal = journal
@@ -183,7 +188,11 @@ class Pipeline:
         )
         self.view_mailboxes = tuple(views_for.values())
 
-        self.venue = PaperVenue(products, settings.paper, rng=random.Random(rng.random()))
+        paper: PaperVenue | None = None
+        if venue is None:
+            paper = PaperVenue(products, settings.paper, rng=random.Random(rng.random()))
+            venue = paper
+        self.venue: Venue = venue
         self.core = ExecutionCore(self.venue, journal)
 
         async def recover_risk() -> RiskRecovery:
@@ -207,9 +216,9 @@ class Pipeline:
             commands=commands,
             to_risk=to_risk,
             to_strategies=order_events,
-            observer=self.venue,
-            market_views=views_for["executor"],
-            market_trades=trades,
+            observer=paper,
+            market_views=views_for["executor"] if paper is not None else None,
+            market_trades=trades if paper is not None else None,
             board=board,
         )
         risk = RiskActor(
@@ -230,9 +239,11 @@ class Pipeline:
         book = BookActor(
             products=products,
             inbox=frames,
-            view_outboxes=tuple(views_for.values()),
+            view_outboxes=tuple(
+                box for name, box in views_for.items() if name != "executor" or paper is not None
+            ),
             market_outboxes=tuple(market_events.values()),
-            trade_outboxes=(trades,),
+            trade_outboxes=(trades,) if paper is not None else (),
             depth=settings.book_depth,
             bar_intervals=settings.bar_intervals,
             max_age=settings.max_book_age,
