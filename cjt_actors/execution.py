@@ -36,7 +36,7 @@ from typing import Any, TypeAlias, final
 import attrs
 import trio
 
-from .errors import CjtError
+from .errors import CjtError, ExchangeError
 from .journal import AsyncJournal
 from .lifecycle import (
     Accepted,
@@ -113,6 +113,7 @@ class ExecutionStatistics:
     denied: int
     working: int
     foreign_reports: int
+    lookup_errors: int = 0  #: lookups the venue could not answer (retried by the sweep)
 
 
 @final
@@ -146,6 +147,7 @@ class ExecutionCore:
                 "duplicate_fills",
                 "denied",
                 "foreign_reports",
+                "lookup_errors",
             ),
             0,
         )
@@ -180,21 +182,14 @@ class ExecutionCore:
         replayed = len(self._orders)
         resolved = resent = 0
         for order in self.working_orders():
-            found = await self.venue.lookup(order.client_order_id)
+            answered, found = await self._lookup(order)
+            if not answered:
+                continue  # the venue could not say: nothing is decided, the sweep asks again
             if found is not None:
                 await self._apply(order, attrs.evolve(found.state, from_lookup=True), publish)
                 resolved += 1
-            elif order.state in _AWAITING_ACK:
-                if order.state is OrderState.SUBMITTED:
-                    await self._apply(order, OutcomeUnknown(reason="executor restarted"), publish)
-                if order.state is OrderState.UNKNOWN:
-                    await self._apply(order, LookupNotFound(), publish)
-                await self._send(order, publish)
+            elif await self._not_at_venue(order, publish):
                 resent += 1
-            else:
-                # The venue acknowledged it once and no longer knows it: nothing proves it
-                # was cancelled or filled. Keep it working and flagged; never drop it.
-                order.needs_lookup = True
         listed = await self.venue.open_orders()
         external = tuple(
             sorted(o.client_order_id for o in listed if o.client_order_id not in self._orders)
@@ -334,17 +329,57 @@ class ExecutionCore:
         if order.needs_lookup:
             await self._resolve(order, publish)
 
+    async def _lookup(self, order: TrackedOrder) -> tuple[bool, VenueOrder | None]:
+        """``(True, record or None)`` if the venue answered; ``(False, None)`` if it could not
+        (an exchange error): then nothing may be decided about the order, which keeps
+        ``needs_lookup`` so :meth:`resolve_pending` asks again. Absence is only ever read
+        from an answer, never from an error."""
+        try:
+            return True, await self.venue.lookup(order.client_order_id)
+        except ExchangeError:
+            self._counts["lookup_errors"] += 1
+            order.needs_lookup = True
+            return False, None
+
+    async def resolve_pending(self, publish: Publish) -> int:
+        """Look up every working order still in doubt (``needs_lookup``); returns how many
+        remain in doubt. The executor runs this periodically."""
+        for order in self.working_orders():
+            if order.needs_lookup:
+                await self._resolve(order, publish)
+        return sum(1 for order in self.working_orders() if order.needs_lookup)
+
     async def _resolve(self, order: TrackedOrder, publish: Publish) -> None:
         """Ask the venue about an order whose state is in doubt, and believe the answer."""
-        found = await self.venue.lookup(order.client_order_id)
+        answered, found = await self._lookup(order)
+        if not answered:
+            return
         if found is not None:
             await self._apply(order, attrs.evolve(found.state, from_lookup=True), publish)
             return
-        if order.state is not OrderState.UNKNOWN:
-            return
-        await self._apply(order, LookupNotFound(), publish)
-        if order.submit_attempts <= self.max_resends:
-            await self._send(order, publish)
+        await self._not_at_venue(order, publish)
+
+    async def _not_at_venue(self, order: TrackedOrder, publish: Publish) -> bool:
+        """The venue answered that it has never heard of ``order``; True if it was re-sent.
+
+        A request that may never have left (PENDING, SUBMITTED before a restart, UNKNOWN) is
+        sent again under the *same* ``client_order_id``, at most ``max_resends`` times. An
+        order the venue had acknowledged and no longer knows stays working with
+        ``needs_lookup`` set: nothing proves it was cancelled or filled, so it is never
+        silently dropped.
+        """
+        if order.state not in _AWAITING_ACK:
+            order.needs_lookup = True
+            return False
+        if order.state is OrderState.SUBMITTED:
+            await self._apply(order, OutcomeUnknown(reason="no answer before a restart"), publish)
+        if order.state is OrderState.UNKNOWN:
+            await self._apply(order, LookupNotFound(), publish)
+        order.needs_lookup = False
+        if order.submit_attempts > self.max_resends:
+            return False  # left PENDING, visible in the journal and the status
+        await self._send(order, publish)
+        return True
 
     # -- venue reports -----------------------------------------------------------------------
 

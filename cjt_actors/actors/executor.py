@@ -74,6 +74,7 @@ class ExecutorActor:
     market_views: ConflatingMailbox[str, BookUpdated] | None = None
     market_trades: Mailbox[TradesReceived] | None = None
     max_in_flight: int = 16
+    lookup_interval: float = 2.0
     board: StatusBoard | None = None
     name: str = "executor"
     recovery: RecoveryReport | None = attrs.field(default=None, init=False)
@@ -107,6 +108,7 @@ class ExecutorActor:
                 if self.market_trades is not None:
                     trades = ctx.receiver(self.market_trades)
                     nursery.start_soon(self._forward_trades, self.observer, trades)
+            nursery.start_soon(self._sweep, publish)
             task_status.started()
             limiter = trio.CapacityLimiter(self.max_in_flight)
             async for command in commands:
@@ -140,6 +142,15 @@ class ExecutorActor:
         finally:
             limiter.release_on_behalf_of(borrower)
         self._publish_status()
+
+    async def _sweep(self, publish: Publish) -> None:
+        """Every ``lookup_interval``, ask the venue about the orders still in doubt (a lookup
+        that failed, an order the venue no longer knows): doubt is resolved by the venue's
+        answer, never by time passing."""
+        while True:
+            await trio.sleep(self.lookup_interval)
+            await self.core.resolve_pending(publish)
+            self._publish_status()
 
     async def apply_report(self, report: VenueReport, publish: Publish) -> None:
         """Apply one venue report (journaled before this returns) and refresh the status."""

@@ -17,6 +17,7 @@ import trio
 import trio.testing
 
 from cjt_actors.channels import Outbox
+from cjt_actors.errors import TransportError
 from cjt_actors.exchange.orders import Side
 from cjt_actors.execution import ExecutionCore, ExecutorOutput, OrdersRemainOpen
 from cjt_actors.journal import AsyncJournal
@@ -58,6 +59,7 @@ class ScriptedVenue:
         self.records: dict[str, VenueOrder] = {}
         self.before_submit: Callable[[SubmitOrder], Awaitable[None]] | None = None
         self.refuse_cancels = False
+        self.failing_lookups = 0  #: this many lookups raise a TransportError first
         self.reports: Outbox[VenueReport] | None = None
         self._ids = 0
 
@@ -106,6 +108,9 @@ class ScriptedVenue:
 
     async def lookup(self, client_order_id: str) -> VenueOrder | None:
         await trio.lowlevel.checkpoint()
+        if self.failing_lookups:
+            self.failing_lookups -= 1
+            raise TransportError("connection reset", method="GET", path="/orders/historical")
         return self.records.get(client_order_id)
 
     async def open_orders(self) -> tuple[VenueOrder, ...]:
@@ -438,3 +443,42 @@ async def test_emergency_cancel_all_raises_when_orders_remain(journal: AsyncJour
     assert caught.value.outcome.remaining_ids == ("c-1",)
     assert caught.value.outcome.attempts == 2
     assert "scripted" in repr(core)
+
+
+async def test_a_lookup_that_fails_decides_nothing_and_the_sweep_asks_again(
+    journal: AsyncJournal,
+) -> None:
+    venue = ScriptedVenue()
+    first = ExecutionCore(venue, journal)
+    # An intent journaled, then the process died: the venue never got it.
+    await journal.append_for_order(
+        _order("c-lost"), at=0.0, client_order_id="c-lost", state={"state": "PENDING"}
+    )
+    venue.failing_lookups = 1
+    report = await first.recover(Published())
+    order = first.order("c-lost")
+    assert order is not None
+    assert venue.submits == []  # an error is not proof of absence: nothing re-sent yet
+    assert order.needs_lookup
+    assert report.resent == 0
+    assert first.statistics().lookup_errors == 1
+    # The sweep asks again; the venue answers "never heard of it": sent under the same id.
+    assert await first.resolve_pending(Published()) == 0
+    assert [o.client_order_id for o in venue.submits] == ["c-lost"]
+    assert order.state is OrderState.OPEN
+
+
+async def test_an_unknown_outcome_whose_lookup_fails_stays_unknown(journal: AsyncJournal) -> None:
+    venue = ScriptedVenue()
+    venue.outcomes.append(OutcomeUnknown(reason="timeout"))
+    venue.failing_lookups = 1
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    order = core.order("c-1")
+    assert order is not None
+    assert order.state is OrderState.UNKNOWN
+    assert len(venue.submits) == 1
+    assert await core.resolve_pending(published) == 0
+    assert order.state is OrderState.OPEN  # not found, re-sent with the same id, accepted
+    assert [o.client_order_id for o in venue.submits] == ["c-1", "c-1"]
