@@ -1,8 +1,8 @@
 """The ``cjt`` command.
 
 Subcommands are listed only once they work: ``paper`` paper-trades on the embedded simulator
-(or the real public feed), ``sim`` runs the loopback exchange simulator. ``run``,
-``scenario``, ``status``, ``halt``, ``resume``, ``report`` and ``check-config`` arrive with the
+(or the real public feed), ``sim`` runs the loopback exchange simulator, ``run`` trades live
+(for now on a ``cjt sim`` simulator only). ``scenario``, ``status``, ``halt``, ``resume``, ``report`` and ``check-config`` arrive with the
 parts of the project that implement them.
 
 Exit codes: those of :class:`~cjt_actors.emergency.ExitCode` for a run (0 stopped on request,
@@ -12,7 +12,6 @@ Exit codes: those of :class:`~cjt_actors.emergency.ExitCode` for a run (0 stoppe
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import signal
 import sys
 import tempfile
@@ -87,7 +86,38 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--tick", type=float, default=0.25, help="seconds between market steps (default 0.25)"
     )
+    _add_run(commands)
     return parser
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = commands.add_parser(
+        "run",
+        help="trade live: orders go to a venue (for now the `cjt sim` simulator)",
+        description=(
+            "Trade the configured strategies live against a venue's REST API and user "
+            "channel. --venue sim trades on a simulator started with `cjt sim` (pass the "
+            "URLs and key file it prints). Plain http/ws is allowed to loopback hosts only. "
+            "A restart with the same --journal resumes: the journal is replayed and "
+            "reconciled with the venue. Ctrl-C stops: open orders are cancelled at the venue "
+            "and a summary printed."
+        ),
+    )
+    run.add_argument(
+        "--venue",
+        required=True,
+        help="sim: a `cjt sim` simulator (coinbase needs the live safety interlock, issue 6)",
+    )
+    run.add_argument("--rest-url", required=True, help="the venue's REST base URL")
+    run.add_argument("--ws-url", required=True, help="the market-data WebSocket URL")
+    run.add_argument("--user-ws-url", required=True, help="the user-channel WebSocket URL")
+    run.add_argument("--key-file", type=Path, required=True, help="the CDP API key JSON file")
+    run.add_argument("--config", type=Path, default=None, help="a TOML config file")
+    run.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    run.add_argument(
+        "--journal", type=Path, default=None, help="journal file; an existing one is resumed"
+    )
+    run.add_argument("--seed", type=int, default=None, help="fixes the run (overrides run.seed)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sim(parser, args)
     if args.command == "paper":
         return _paper(args)
+    if args.command == "run":
+        return _run(args)
     parser.print_help()
     return 0
 
@@ -130,14 +162,67 @@ def _paper(args: argparse.Namespace) -> int:
         return 2
 
 
+def _run(args: argparse.Namespace) -> int:
+    import attrs
+    import trio
+
+    from .config import load_config
+    from .configfile import ConfigError
+    from .errors import CredentialsError, InvalidSpec
+    from .live_run import LiveEndpoints, run_live
+
+    def refuse(message: str) -> int:
+        print(f"cjt run: {message}", file=sys.stderr)
+        return 2
+
+    if args.venue == "coinbase":
+        return refuse(
+            "--venue coinbase: trading on the real exchange needs the live-trading safety "
+            "interlock (issue 6), which is not built yet; use --venue sim"
+        )
+    if args.venue != "sim":
+        return refuse(f"--venue: unknown venue {args.venue!r}; the only one for now is 'sim'")
+    if args.duration is not None and not args.duration > 0:
+        return refuse("--duration must be > 0 seconds")
+    source = str(args.config) if args.config is not None else "<defaults>"
+    try:
+        endpoints = LiveEndpoints(
+            rest_url=args.rest_url, ws_url=args.ws_url, user_ws_url=args.user_ws_url
+        )
+        config = load_config(args.config)
+        if args.journal is not None:
+            config = attrs.evolve(
+                config, journal=attrs.evolve(config.journal, path=str(args.journal))
+            )
+        if args.seed is not None:
+            config = attrs.evolve(config, run=attrs.evolve(config.run, seed=args.seed))
+        return trio.run(
+            lambda: run_live(
+                config,
+                config_source=source,
+                endpoints=endpoints,
+                key_file=args.key_file,
+                venue_name=args.venue,
+                duration=args.duration,
+            )
+        )
+    except ConfigError as error:
+        return refuse(f"bad configuration\n{error}")
+    except CredentialsError as error:
+        return refuse(f"--key-file {args.key_file}: {error}")
+    except InvalidSpec as error:
+        return refuse(str(error))
+
+
 def _sim(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import trio
 
     from .errors import InvalidSpec
+    from .exchange._http import is_loopback_host
     from .sim.server import serve_simulator
     from .sim.simulator import Simulator, SimulatorConfig
 
-    if not _is_loopback(args.host):
+    if not is_loopback_host(args.host):
         parser.error(
             f"--host: {args.host!r} is not a loopback address; the simulator serves loopback only"
         )
@@ -186,15 +271,6 @@ def _print_endpoints(endpoints: object, args: argparse.Namespace, key_file: Path
         lines.append("  Auth        none: requests need no key")
     lines.append("Ctrl-C to stop.")
     print("\n".join(lines), flush=True)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,26 +19,23 @@ the tree, cancel open orders), then the summary still prints. A second Ctrl-C ex
 from __future__ import annotations
 
 import contextlib
-import datetime
 import random
 import sys
-from collections.abc import AsyncIterator, Callable, Mapping
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import TextIO
 
 import attrs
-import trio
 
+from . import session
 from .config import PaperTradingConfig, load_strategies
 from .exchange.rest import RestClient
 from .journal import AsyncJournal
-from .pipeline import Pipeline, PipelineSettings
-from .policy import Backoff, Intensity
+from .pipeline import Pipeline
 from .products import ProductRules
+from .session import describe_product, pipeline_settings, run_with_display
 from .sim.server import serve_simulator
 from .sim.simulator import Simulator, SimulatorConfig
 from .status import StatusBoard
-from .status_line import status_line
 from .summary import format_summary, summarize
 
 __all__ = [
@@ -92,13 +89,6 @@ async def fetch_product_rules(rest_url: str, products: tuple[str, ...]) -> dict[
         }
 
 
-def _journal_path(config: PaperTradingConfig) -> Path:
-    if config.journal.path is not None:
-        return Path(config.journal.path)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"paper-{stamp}.sqlite"
-
-
 async def run_paper(
     config: PaperTradingConfig,
     *,
@@ -112,7 +102,7 @@ async def run_paper(
     seed = (
         config.run.seed if config.run.seed is not None else random.SystemRandom().randrange(2**32)
     )
-    journal_path = _journal_path(config)
+    journal_path = session.journal_path(config, kind="paper")
     journal_path.parent.mkdir(parents=True, exist_ok=True)
 
     stream = sys.stdout if out is None else out
@@ -124,87 +114,30 @@ async def run_paper(
     async with _market_source(config) as venue:
         say(f"market data: {venue.description}")
         rules = await fetch_product_rules(venue.rest_url, config.market.products)
-        say("products: " + ", ".join(_describe(r) for r in rules.values()))
+        say("products: " + ", ".join(describe_product(r) for r in rules.values()))
         async with await AsyncJournal.open(journal_path) as journal:
             say(f"journal: {journal_path}")
             board = StatusBoard()
-            settings = PipelineSettings(
+            settings = pipeline_settings(
+                config,
                 products=rules,
                 market_url=venue.market_url,
                 strategies=strategies,
                 namespace=f"paper-{seed}",
-                risk=config.risk,
-                paper=config.paper,
-                intensity=Intensity(
-                    max_restarts=config.supervision.max_restarts, period=config.supervision.period
-                ),
-                backoff=Backoff(
-                    min=config.supervision.backoff_min, max=config.supervision.backoff_max
-                ),
-                book_depth=config.market.book_depth,
-                bar_intervals=config.market.bar_intervals,
-                max_book_age=config.market.max_book_age,
-                stale_after=config.market.stale_after,
-                emergency_timeout=config.run.emergency_timeout,
                 seed=seed,
             )
             pipeline = Pipeline(settings, journal, board=board, handle_signals=handle_signals)
             names = ", ".join(f"{s.name}" for s in strategies)
             say(f"trading: strategies {names}; Ctrl-C stops (open orders are cancelled)")
-            live = out is None and sys.stdout.isatty()
-            async with trio.open_nursery() as nursery:
-                if live:
-                    nursery.start_soon(_show_live, pipeline, tuple(rules))
-                else:
-                    nursery.start_soon(
-                        _print_status, pipeline, rules, config.run.status_interval, say
-                    )
-                outcome = await pipeline.run(duration=duration)
-                nursery.cancel_scope.cancel(reason="the run is over")
+            outcome = await run_with_display(
+                pipeline,
+                products=tuple(rules),
+                status_interval=config.run.status_interval,
+                say=say,
+                live_view=out is None and sys.stdout.isatty(),
+                duration=duration,
+            )
             summary = summarize(await journal.read())
             say(format_summary(summary))
             say(f"journal: {journal_path}")
     return int(outcome.exit_code)
-
-
-def _describe(rules: ProductRules) -> str:
-    return f"{rules.product_id} (tick {rules.price_increment.normalize():f}, lot {rules.base_increment.normalize():f})"
-
-
-async def _print_status(
-    pipeline: Pipeline,
-    rules: Mapping[str, ProductRules],
-    interval: float,
-    say: Callable[[str], None],
-) -> None:
-    started = trio.current_time()
-    while True:
-        await trio.sleep(interval)
-        restarts = sum(pipeline.trading.restart_counts().values())
-        elapsed = trio.current_time() - started
-        say(status_line(pipeline.board, tuple(rules), now=elapsed, restarts=restarts))
-
-
-async def _show_live(pipeline: Pipeline, products: tuple[str, ...]) -> None:
-    """Redraw the live view twice a second until cancelled (a terminal only)."""
-    from rich.console import Group
-    from rich.live import Live
-
-    from .live_view import render
-
-    started = trio.current_time()
-
-    def view() -> Group:
-        now = trio.current_time()
-        return render(
-            pipeline.board,
-            products,
-            restarts=pipeline.trading.restart_counts(),
-            elapsed=now - started,
-            now=now,
-        )
-
-    with Live(view(), auto_refresh=False, redirect_stdout=False, redirect_stderr=False) as live:
-        while True:
-            await trio.sleep(0.5)
-            live.update(view(), refresh=True)

@@ -43,6 +43,9 @@ are about.
                                              rearm_fraction (hysteresis)
     any       -> HALTED    OPERATOR          an operator's halt (resumable)
     any       -> HALTED    EMERGENCY         the halt latch was set (not resumable while set)
+    any       -> HALTED    SHUTDOWN          the halt latch was set because the run is stopping
+                                             on request (a signal, an operator's stop, the
+                                             run's duration): not carried to the next run
     any       -> HALTED    DAILY_LOSS_LIMIT  equity - the day's opening equity <=
                                              -daily_loss_limit: the kill switch
                                              (KillSwitchTripped follows; never resumable)
@@ -54,7 +57,11 @@ are about.
 
 The ``reason`` of every TradingStateChanged is the reason of the state it reports, so the
 last one journaled is enough to recover the state (a restarted risk never re-arms trading:
-a HALTED state is kept, and only OPERATOR and EMERGENCY halts may later be resumed).
+a HALTED state is kept, and only OPERATOR and EMERGENCY halts may later be resumed). The one
+exception is SHUTDOWN: a run that was stopped on request starts again in the state it had
+before the stop, because stopping a bot and starting it again is not a trading decision;
+everything else (the kill switch, a crash loop that escalated, an operator's halt) survives
+a restart and needs an operator's resume where it may be resumed at all.
 
 **Equity** is ``Σ (realized - fees + unrealized)`` over the products, unrealized at the
 latest mid (a product without one yet counts no unrealized PnL). Positions are kept per
@@ -87,7 +94,7 @@ from .exchange.orders import Side
 from .halt import HaltLatch
 from .lifecycle import Fill, OrderState, Position
 from .market_messages import FeedState, FeedStatusChanged
-from .messages import Event
+from .messages import Event, StopReason
 from .order_messages import (
     CancelAllOrders,
     CancelOrder,
@@ -115,6 +122,7 @@ __all__ = [
     "OPERATOR",
     "REARMED",
     "RESUMED",
+    "SHUTDOWN",
     "Decision",
     "RiskEngine",
     "RiskLimits",
@@ -129,10 +137,15 @@ OPERATOR: Final = "OPERATOR"
 EMERGENCY: Final = "EMERGENCY"
 REARMED: Final = "REARMED"
 RESUMED: Final = "RESUMED"
+SHUTDOWN: Final = "SHUTDOWN"
+
+#: Latch reasons that mean "the run is stopping because someone asked", not "something is
+#: wrong": the halt they cause is SHUTDOWN, which a restart does not keep.
+_REQUESTED_STOPS: Final = frozenset({StopReason.SIGNAL, StopReason.OPERATOR, StopReason.FINISHED})
 
 #: Halts an operator may lift. Anything else (the kill switch, a code this version does not
 #: know) stays halted for the rest of the journal's life.
-_RESUMABLE_HALTS: Final = frozenset({OPERATOR, EMERGENCY})
+_RESUMABLE_HALTS: Final = frozenset({OPERATOR, EMERGENCY, SHUTDOWN})
 
 _ZERO: Final = Decimal(0)
 _BPS: Final = Decimal(10_000)
@@ -519,6 +532,17 @@ class RiskEngine:
             self.on_order_updated(update)
         for fill in fills:
             self._count_fill(fill)
+        if (
+            last_state is not None
+            and last_state.state is TradingState.HALTED
+            and last_state.reason == SHUTDOWN
+        ):
+            last_state = attrs.evolve(
+                last_state,
+                state=last_state.previous,
+                reason=RESUMED,
+                detail=f"the previous run stopped on request ({last_state.detail})",
+            )
         if last_state is not None:
             self._state = last_state.state
             self._reason = last_state.reason
@@ -745,7 +769,7 @@ class RiskEngine:
         if latch is not None and latch.is_set and self._state is not TradingState.HALTED:
             self._move(
                 TradingState.HALTED,
-                EMERGENCY,
+                SHUTDOWN if latch.reason in _REQUESTED_STOPS else EMERGENCY,
                 f"the emergency halt latch was set ({_latch_reason(latch)}): {latch.detail}",
                 now,
             )

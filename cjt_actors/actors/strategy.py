@@ -34,6 +34,14 @@ not working, or is already being cancelled, is not sent (counted as skipped). Ev
 ``namespace`` and ``"<name>:<incarnation>:<n>"``: it never repeats within a run, across
 restarts included.
 
+**Pause after a denial.** When risk or the executor denies a submit, new submits for that
+product are held back (not sent, not recorded, counted as ``held_submits``) for
+``denial_pause`` seconds of trio's clock. Why: a strategy that re-quotes on every event would
+otherwise answer each denial with a new submit at once, and while trading is HALTED or
+RECONCILING that is a loop of thousands of intents and journaled denials a second between
+strategy, risk and back. A held submit is as if the strategy had not asked: it asks again
+on a later callback. Cancels are never held.
+
 One reader task per inbox plus the timer task; callbacks are synchronous, so the context
 never changes while one runs.
 
@@ -103,6 +111,15 @@ def _non_empty(instance: object, attribute: attrs.Attribute[str], value: str) ->
         raise InvalidSpec(f"StrategyActor.{attribute.name} must be a non-empty str, got {value!r}")
 
 
+def _non_negative_seconds(
+    instance: object, attribute: attrs.Attribute[float], value: float
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise InvalidSpec(
+            f"StrategyActor.{attribute.name} must be a finite number of seconds >= 0, got {value!r}"
+        )
+
+
 def _positive_seconds(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
         raise InvalidSpec(
@@ -135,6 +152,7 @@ class StrategyStatus:
     denials: tuple[tuple[str, int], ...]
     backpressure: int
     undelivered_denials: int
+    held_submits: int
     working_orders: int
     positions: tuple[tuple[str, Decimal], ...]
 
@@ -155,6 +173,7 @@ class StrategyActor:
     :class:`SubmitOrder` and :class:`CancelOrder` in it (its sender is typed so)."""
     namespace: str = attrs.field(validator=_non_empty)
     timer_interval: float = attrs.field(default=1.0, validator=_positive_seconds)
+    denial_pause: float = attrs.field(default=1.0, validator=_non_negative_seconds)
     recover: Callable[[], Awaitable[StrategyRecovery]] | None = None
     board: StatusBoard | None = None
     bar_history: int = DEFAULT_BAR_HISTORY
@@ -175,6 +194,7 @@ class StrategyActor:
             state=state,
             intents=ctx.sender(self.intents),
             board=self.board,
+            denial_pause=self.denial_pause,
         )
         views = self.views.receiver()
         market = ctx.receiver(self.market)
@@ -243,6 +263,7 @@ class _Driver:
         state: StrategyState,
         intents: Outbox[SubmitOrder | CancelOrder],
         board: StatusBoard | None,
+        denial_pause: float = 0.0,
     ) -> None:
         self.name = name
         self.namespace = namespace
@@ -256,6 +277,8 @@ class _Driver:
         self._denials_waiting = trio.lowlevel.ParkingLot()
         self._counts = collections.Counter[str]()
         self._denied = collections.Counter[str]()
+        self._denial_pause = denial_pause
+        self._paused_until: dict[str, float] = {}
 
     # -- callbacks ----------------------------------------------------------------------------
 
@@ -273,6 +296,9 @@ class _Driver:
         """Apply an order event; tell the strategy unless it was stale or a replay."""
         if isinstance(event, OrderDenied):
             self._denied[event.reason.value] += 1
+            if event.intent is IntentKind.SUBMIT and self._denial_pause > 0:
+                until = trio.current_time() + self._denial_pause
+                self._paused_until[event.product_id] = until
         if self.state.apply(event):
             self.dispatch(self.strategy.on_order, event, self.state)
         else:
@@ -325,6 +351,9 @@ class _Driver:
 
     def _submit(self, submit: Submit) -> None:
         now = trio.current_time()
+        if now < self._paused_until.get(submit.product_id, -math.inf):
+            self._counts["held_submits"] += 1
+            return
         order = SubmitOrder(
             strategy=self.name,
             client_order_id=self._next_id(),
@@ -407,6 +436,7 @@ class _Driver:
             denials=tuple(sorted(self._denied.items())),
             backpressure=counts["backpressure"],
             undelivered_denials=counts["undelivered_denials"],
+            held_submits=counts["held_submits"],
             working_orders=len(self.state.working_orders),
             positions=tuple(sorted(self.state.positions.items())),
         )

@@ -111,7 +111,8 @@ class RetryPolicy:
             raise InvalidSpec(f"max_attempts: must be >= 1, got {self.max_attempts}")
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback IP literal: where plain http/ws may carry a token."""
     if host == "localhost":
         return True
     try:
@@ -142,7 +143,7 @@ def validate_base_url(base_url: str) -> tuple[str, str]:
         raise InvalidSpec("base_url: must not contain user info (credentials go in Credentials)")
     if parts.query or parts.fragment:
         raise InvalidSpec(f"base_url {base_url!r}: must not have a query or fragment")
-    if parts.scheme == "http" and not _is_loopback(hostname):
+    if parts.scheme == "http" and not is_loopback_host(hostname):
         raise InvalidSpec(
             f"base_url {base_url!r}: plain http is allowed only to a loopback host "
             "(127.0.0.0/8, ::1, localhost); use https"

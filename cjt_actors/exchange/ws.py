@@ -63,6 +63,7 @@ from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from ..errors import InvalidSpec
 from ..policy import Backoff
+from ._http import is_loopback_host
 from .auth import Credentials
 from .stream import (
     Connected,
@@ -289,12 +290,18 @@ def _positive_int(name: str, value: int) -> int:
     return value
 
 
-def _check_url(url: str) -> str:
+def _check_url(url: str, *, authenticated: bool) -> str:
     if not isinstance(url, str):
         raise InvalidSpec(f"url: must be a string, got {type(url).__name__}")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise InvalidSpec(f"url: must be ws://host[:port][/path] or wss://..., got {url!r}")
+    if authenticated and parts.scheme == "ws" and not is_loopback_host(parts.hostname):
+        raise InvalidSpec(
+            f"url {url!r}: plain ws:// with credentials is allowed only to a loopback host "
+            "(127.0.0.0/8, ::1, localhost); use wss:// (tokens must not cross a network "
+            "in clear)"
+        )
     return url
 
 
@@ -413,7 +420,7 @@ class WebSocketClient:
             )
         if not isinstance(backoff, Backoff):
             raise InvalidSpec(f"backoff: expected a Backoff, got {backoff!r}")
-        self._url = _check_url(url)
+        self._url = _check_url(url, authenticated=credentials is not None)
         self._credentials = credentials
         self._subscriptions = _check_channels(channels, credentials is not None)
         self._arrival_names = tuple(arrival_channel(name) for name, _ in self._subscriptions)

@@ -38,6 +38,7 @@ from cjt_actors.risk_rules import (
     OPERATOR,
     REARMED,
     RESUMED,
+    SHUTDOWN,
     Decision,
     RiskEngine,
     RiskLimits,
@@ -1029,6 +1030,30 @@ def test_a_recovered_emergency_halt_may_be_resumed_with_a_new_latch() -> None:
     assert risk.state is TradingState.HALTED
     assert risk.resume("new run", now=1.0).approved
     assert risk.snapshot(1.0).state is TradingState.ACTIVE
+
+
+@pytest.mark.parametrize("before", [TradingState.ACTIVE, TradingState.REDUCING])
+def test_a_halt_for_a_requested_stop_is_not_carried_to_the_next_run(
+    before: TradingState,
+) -> None:
+    risk = engine(latch=HaltLatch())
+    risk.restore(
+        fills=[],
+        working_orders=[],
+        last_state=TradingStateChanged(
+            previous=before,
+            state=TradingState.HALTED,
+            reason=SHUTDOWN,
+            detail="SIGTERM",
+            at=0.0,
+        ),
+        peak_equity=None,
+        now=0.0,
+    )
+    assert risk.state is before
+    assert risk.state_reason == RESUMED
+    assert "stopped on request (SIGTERM)" in risk.state_detail
+    assert reason(risk.check_submit(submit("new"), 0.0)) is not DenyReason.TRADING_HALTED
 
 
 def test_a_recovered_reducing_state_counts_its_rearm_time_from_the_restart() -> None:

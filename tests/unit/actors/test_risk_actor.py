@@ -49,7 +49,14 @@ from cjt_actors.order_messages import (
 from cjt_actors.orderbook import BookView
 from cjt_actors.policy import Backoff
 from cjt_actors.products import ProductRules
-from cjt_actors.risk_rules import DAILY_LOSS_LIMIT, EMERGENCY, OPERATOR, RESUMED, RiskLimits
+from cjt_actors.risk_rules import (
+    DAILY_LOSS_LIMIT,
+    EMERGENCY,
+    OPERATOR,
+    RESUMED,
+    SHUTDOWN,
+    RiskLimits,
+)
 from cjt_actors.status import StatusBoard
 from cjt_actors.supervisor import Supervisor
 
@@ -392,17 +399,29 @@ async def test_pnl_is_recorded_on_the_timer(
     assert [b - a for a, b in itertools.pairwise(times)] == [1.0, 1.0]
 
 
+@pytest.mark.parametrize(
+    ("stop", "reason"),
+    [
+        (StopReason.SIGNAL, SHUTDOWN),
+        (StopReason.OPERATOR, SHUTDOWN),
+        (StopReason.FINISHED, SHUTDOWN),
+        (StopReason.SUPERVISOR_GAVE_UP, EMERGENCY),
+        (StopReason.KILL_SWITCH, EMERGENCY),
+        (StopReason.VENUE_FATAL, EMERGENCY),
+        (StopReason.CRASHED, EMERGENCY),
+    ],
+)
 async def test_the_latch_halts_at_the_next_evaluation(
-    running: Rig, autojump_clock: trio.testing.MockClock
+    running: Rig, autojump_clock: trio.testing.MockClock, stop: StopReason, reason: str
 ) -> None:
-    running.latch.set(StopReason.SIGNAL, "SIGTERM")
+    running.latch.set(stop, "why")
     await trio.sleep(1.5)  # the next tick evaluates
     [change] = without_pnl(drain(running.journal))
     assert isinstance(change, TradingStateChanged)
     assert (change.previous, change.state, change.reason) == (
         TradingState.ACTIVE,
         TradingState.HALTED,
-        EMERGENCY,
+        reason,
     )
     assert running.status().state is TradingState.HALTED
     assert running.kills == []  # the latch is the root's doing, not a kill switch

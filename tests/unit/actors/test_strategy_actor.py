@@ -242,7 +242,14 @@ async def _settle() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("name", ""), ("namespace", ""), ("timer_interval", 0.0), ("timer_interval", float("inf"))],
+    [
+        ("name", ""),
+        ("namespace", ""),
+        ("timer_interval", 0.0),
+        ("timer_interval", float("inf")),
+        ("denial_pause", -1.0),
+        ("denial_pause", True),
+    ],
 )
 def test_the_actor_refuses_bad_arguments(field: str, value: object) -> None:
     actor = _harness(Scripted()).actor
@@ -448,6 +455,49 @@ async def test_a_strategy_that_resubmits_on_every_denial_does_not_starve_the_rea
         await _settle()
         assert first.client_order_id != second.client_order_id
         assert h.status().submits_sent == 2
+        nursery.cancel_scope.cancel()
+
+
+async def test_after_a_denial_the_products_submits_are_held_for_the_pause(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Halted, risk denies everything: a strategy that answers each denial with a new
+    submit must not turn that into a loop of intents; after the pause it may ask again."""
+
+    def again(event: object, _ctx: StrategyContext) -> Iterable[object]:
+        return [_bid()] if isinstance(event, OrderDenied) else []
+
+    strategy = Scripted(start=_returns(_bid()), order=again, timer=_returns(_bid()))
+    h = _harness(strategy)
+    events = h.order_events.sender()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.actor.run, _ctx())
+        [first] = h.sent()
+        assert isinstance(first, SubmitOrder)
+        await trio.sleep(0.5)  # denied at t=0.5: paused until t=1.5
+        events.send_nowait(
+            OrderDenied(
+                strategy="s",
+                client_order_id=first.client_order_id,
+                product_id="BTC-USD",
+                intent=IntentKind.SUBMIT,
+                reason=DenyReason.TRADING_HALTED,
+                detail="halted",
+                at=trio.current_time(),
+            )
+        )
+        await _settle()
+        assert h.sent() == []  # the re-submit on the denial was held
+        assert h.status().held_submits == 1
+        await trio.sleep(0.75)  # the timer's submit at t=1.0 is inside the pause
+        await _settle()
+        assert h.sent() == []
+        await trio.sleep(0.75)  # t=2.0: past the pause, the timer's submit goes
+        await _settle()
+        [later] = h.sent()
+        assert isinstance(later, SubmitOrder)
+        assert later.client_order_id == _coid(0, 2)  # held submits used no id
+        assert h.status().held_submits == 2
         nursery.cancel_scope.cancel()
 
 
