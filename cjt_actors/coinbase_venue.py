@@ -55,6 +55,16 @@ a sequence gap, a malformed or out-of-order frame all make it untrusted and trig
 immediate poll (a reconnect too, to reconcile what happened while it was down). A user
 update that raises an order's cumulative quantity triggers an immediate poll of its fills.
 
+Reconciliation (issue 5): a reconnect of the user channel (not its first connect in a run:
+the executor's start-up recovery covers that), a sequence gap, an out-of-order, malformed or
+error frame, or the loss of a connection that was up, mean the reports may have missed
+something. The run then pushes ``VenueSyncChanged(reconciling=True)`` (once, however many
+disturbances follow), polls at once, and pushes ``VenueSyncChanged(reconciling=False)``
+after the first poll that began after the latest disturbance and completed: open orders
+re-read, fill debts paid, recent fills read down to the last one seen. Risk refuses new
+orders in between (``RECONCILING``). A channel that stays down does not keep trading
+refused: polling is then the stream, and one complete poll is a reconciliation.
+
 Fills are reported every time a run first sees them: each run (each executor incarnation)
 keeps its own bounded set of ``(order_id, trade_id)`` it has reported, so a new run repeats
 the newest page once and the executor deduplicates by ``trade_id``. A fill is only marked
@@ -89,7 +99,7 @@ from __future__ import annotations
 import collections
 import enum
 import logging
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from decimal import Decimal
 from typing import Final, Generic, TypeVar
 
@@ -148,7 +158,14 @@ from .lifecycle import (
 )
 from .order_messages import OrderType, SubmitOrder, TimeInForce
 from .policy import Backoff
-from .venue import CancelOutcome, SubmitOutcome, VenueOrder, VenueReport
+from .venue import (
+    CancelOutcome,
+    SubmitOutcome,
+    VenueOrder,
+    VenueReport,
+    VenueSignal,
+    VenueSyncChanged,
+)
 
 __all__ = [
     "CoinbaseVenue",
@@ -173,6 +190,16 @@ _DEBT_BATCH: Final = 25
 _MAX_FILL_PAGES: Final = 50
 #: Polls in a row an order we watch may be "not found" before we stop polling it.
 _MISSES_BEFORE_FORGETTING: Final = 3
+#: What each user-channel disturbance is called in a reconciliation's trigger.
+_DISTURBANCES: Final[Mapping[type, str]] = {
+    SequenceGap: "sequence gap",
+    OutOfOrder: "out-of-order frame",
+    MalformedFrame: "malformed frame",
+    ErrorFrame: "error frame",
+    Disconnected: "disconnected",
+    ConnectFailed: "connect failed",
+    StreamStale: "stale (silent)",
+}
 #: Statuses after which an order never changes again.
 _ENDED: Final = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
 _UNKNOWN_REASONS: Final = frozenset({"UNKNOWN_FAILURE_REASON", "UNKNOWN_PREVIEW_FAILURE_REASON"})
@@ -265,12 +292,18 @@ class _Bounded(Generic[K, V]):
 class _Run:
     """What one run has reported (fresh per run, so a new executor incarnation hears it all)."""
 
-    reports: Outbox[VenueReport]
+    reports: Outbox[VenueSignal]
     wake: trio.Event = attrs.field(factory=trio.Event)
     reported: _Bounded[tuple[str, str], None] = attrs.field(factory=_Bounded)
     recent_seen: _Bounded[tuple[str, str], None] = attrs.field(factory=_Bounded)
     snapshots: _Bounded[str, tuple[str, Decimal, Decimal]] = attrs.field(factory=_Bounded)
     first_recent_poll: bool = True
+    connects: int = 0
+    #: Reconciliation: ``in_sync`` until a disturbance; again once a poll that began after
+    #: the latest disturbance (``disturbances`` counts them) completed.
+    in_sync: bool = True
+    disturbances: int = 0
+    trigger: str = ""
     #: One report at a time, first come first served: the user channel and the poller both
     #: report, and the executor applies each report completely before the next.
     sending: trio.Lock = attrs.field(factory=trio.Lock)
@@ -281,6 +314,13 @@ class _Run:
                 client_order_id=client_order_id, event=event, at=trio.current_time()
             )
             await self.reports.send(report)
+
+    async def signal(self, reconciling: bool) -> None:
+        async with self.sending:
+            change = VenueSyncChanged(
+                reconciling=reconciling, trigger=self.trigger, at=trio.current_time()
+            )
+            await self.reports.send(change)
 
 
 @attrs.define(eq=False)
@@ -712,7 +752,7 @@ class CoinbaseVenue:
 
     async def run(
         self,
-        reports: Outbox[VenueReport],
+        reports: Outbox[VenueSignal],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -758,16 +798,32 @@ class CoinbaseVenue:
                         await self._report_user_order(run, order)
             case Connected():
                 self._counts.user_channel_connects += 1
+                run.connects += 1
                 self._settle(now)
+                if run.connects > 1:
+                    await self._disturbed(run, "user channel reconnected")
             case SequenceGap() | OutOfOrder() | MalformedFrame() | ErrorFrame():
                 # Only ever within a connection: distrusted until it has been clean a while.
                 self._counts.user_channel_disruptions += 1
                 self._settle(now)
+                await self._disturbed(run, f"user channel: {_DISTURBANCES[type(item)]}")
             case Disconnected() | ConnectFailed() | StreamStale():
+                was_up = self._channel_state is not UserChannelState.DOWN
                 self._channel_state = UserChannelState.DOWN
                 self._wake()
+                if was_up:
+                    await self._disturbed(run, f"user channel: {_DISTURBANCES[type(item)]}")
             case _:
                 pass  # heartbeats, subscription confirmations, unknown channels
+
+    async def _disturbed(self, run: _Run, trigger: str) -> None:
+        """The reports may have missed something: reconciling until a poll catches up."""
+        run.disturbances += 1
+        run.trigger = trigger
+        self._wake()
+        if run.in_sync:
+            run.in_sync = False
+            await run.signal(True)
 
     def _settle(self, now: float) -> None:
         """Connected, or disturbed while connected: trusted again after ``trust_after``."""
@@ -801,6 +857,7 @@ class CoinbaseVenue:
         failures = 0
         while True:
             run.wake = trio.Event()
+            disturbances = run.disturbances
             try:
                 await self._poll(run)
             except ExchangeError as error:
@@ -819,6 +876,9 @@ class CoinbaseVenue:
                 continue
             failures = 0
             self._rest_succeeded()
+            if not run.in_sync and run.disturbances == disturbances:
+                run.in_sync = True
+                await run.signal(False)
             with trio.move_on_after(self._interval()):
                 await run.wake.wait()
 

@@ -61,9 +61,10 @@ from .order_messages import (
     OrderDenied,
     OrderFilled,
     OrderUpdated,
+    ReconciliationStateChanged,
     SubmitOrder,
 )
-from .venue import Venue, VenueOrder, VenueReport
+from .venue import Venue, VenueOrder, VenueReport, VenueSignal, VenueSyncChanged
 
 __all__ = [
     "ExecutionCore",
@@ -75,7 +76,7 @@ __all__ = [
 ]
 
 #: What the executor tells the rest of the tree.
-ExecutorOutput: TypeAlias = OrderUpdated | OrderFilled | OrderDenied
+ExecutorOutput: TypeAlias = OrderUpdated | OrderFilled | OrderDenied | ReconciliationStateChanged
 Publish: TypeAlias = Callable[[ExecutorOutput], Awaitable[None]]
 
 _CANCELLABLE = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
@@ -114,6 +115,8 @@ class ExecutionStatistics:
     working: int
     foreign_reports: int
     lookup_errors: int = 0  #: lookups the venue could not answer (retried by the sweep)
+    reconciliations: int = 0  #: times the executor started reconciling (start-ups included)
+    reconciling: bool = False  #: reconciling now: risk denies new orders
 
 
 @final
@@ -136,6 +139,7 @@ class ExecutionCore:
         self._cancel_when_acknowledged: set[str] = set()
         self._unsent: set[str] = set()  #: registered, intent not yet journaled
         self._emergency_reports = 0
+        self._reconciling = False
         self._counts: dict[str, int] = dict.fromkeys(
             (
                 "submitted",
@@ -148,6 +152,7 @@ class ExecutionCore:
                 "denied",
                 "foreign_reports",
                 "lookup_errors",
+                "reconciliations",
             ),
             0,
         )
@@ -166,12 +171,47 @@ class ExecutionCore:
         return [order for order in self._orders.values() if not order.terminal]
 
     def statistics(self) -> ExecutionStatistics:
-        return ExecutionStatistics(working=len(self.working_orders()), **self._counts)
+        return ExecutionStatistics(
+            working=len(self.working_orders()), reconciling=self._reconciling, **self._counts
+        )
 
     # -- recovery ----------------------------------------------------------------------------
 
+    @property
+    def reconciling(self) -> bool:
+        """Between a :class:`ReconciliationStateChanged` saying so and the one ending it."""
+        return self._reconciling
+
     async def recover(self, publish: Publish) -> RecoveryReport:
-        """Rebuild the orders from the journal, then align them with the venue."""
+        """Rebuild the orders from the journal, then align them with the venue.
+
+        Reconciling from the first line to the last: a :class:`ReconciliationStateChanged`
+        is journaled and published before (``reconciling``) and after (not), so risk denies
+        new orders in between, whatever incarnation of risk is listening.
+        """
+        await self._reconciliation(True, "executor start-up", publish)
+        report = await self._recover(publish)
+        await self._reconciliation(False, "executor start-up", publish)
+        return report
+
+    async def on_sync(self, signal: VenueSyncChanged, publish: Publish) -> None:
+        """The venue says its reports may have missed something, or that it caught up."""
+        await self._reconciliation(signal.reconciling, signal.trigger, publish)
+
+    async def _reconciliation(self, reconciling: bool, trigger: str, publish: Publish) -> None:
+        self._reconciling = reconciling
+        if reconciling:
+            self._counts["reconciliations"] += 1
+        event = ReconciliationStateChanged(
+            venue=self.venue.name,
+            reconciling=reconciling,
+            trigger=trigger,
+            at=trio.current_time(),
+        )
+        await self.journal.append(event, at=event.at)
+        await publish(event)
+
+    async def _recover(self, publish: Publish) -> RecoveryReport:
         self._orders.clear()
         self._intents.clear()
         self._cancel_when_acknowledged.clear()
@@ -497,8 +537,8 @@ class ExecutionCore:
         remaining: tuple[VenueOrder, ...] = open_before
         sent = tries = 0
         async with trio.open_nursery() as nursery:
-            reports: trio.MemorySendChannel[VenueReport]
-            reports, inbox = trio.open_memory_channel[VenueReport](256)
+            reports: trio.MemorySendChannel[VenueSignal]
+            reports, inbox = trio.open_memory_channel[VenueSignal](256)
             nursery.start_soon(self._drain_reports, inbox)
             await nursery.start(self.venue.run, reports)
             limiter = trio.CapacityLimiter(_EMERGENCY_PARALLEL_CANCELS)
@@ -551,10 +591,11 @@ class ExecutionCore:
             return  # the table refuses cancel answers before an ACK; the re-read decides
         await self._apply(order, outcome, _publish_nothing)
 
-    async def _drain_reports(self, inbox: trio.MemoryReceiveChannel[VenueReport]) -> None:
+    async def _drain_reports(self, inbox: trio.MemoryReceiveChannel[VenueSignal]) -> None:
         async for report in inbox:
             self._emergency_reports += 1
-            await self.on_report(report, _publish_nothing)
+            if isinstance(report, VenueReport):
+                await self.on_report(report, _publish_nothing)
 
 
 class OrdersRemainOpen(CjtError):

@@ -46,6 +46,7 @@ __all__ = [
     "OrderUpdated",
     "PnlRecorded",
     "PositionState",
+    "ReconciliationStateChanged",
     "ResumeTrading",
     "SubmitOrder",
     "TimeInForce",
@@ -289,6 +290,19 @@ class PnlRecorded(Event):
     open_orders: int
     state: TradingState
     positions: tuple[PositionState, ...]
+    at: float
+
+
+@register
+@attrs.frozen(kw_only=True)
+class ReconciliationStateChanged(Event):
+    """The executor started or finished reconciling with its venue (at start-up, and whenever
+    the venue says its report stream may have missed something). Risk denies new orders
+    with ``RECONCILING`` while ``reconciling`` is true."""
+
+    venue: str
+    reconciling: bool
+    trigger: str
     at: float
 
 

@@ -107,6 +107,7 @@ from .order_messages import (
     OrderUpdated,
     PnlRecorded,
     PositionState,
+    ReconciliationStateChanged,
     SubmitOrder,
     TradingState,
     TradingStateChanged,
@@ -341,6 +342,7 @@ class RiskMemo:
     feed: FeedState | None
     views: tuple[BookView, ...]
     marks: tuple[tuple[str, Decimal], ...]
+    reconciling: ReconciliationStateChanged | None = None
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -439,6 +441,7 @@ class RiskEngine:
         self._views: dict[str, BookView] = {}
         self._marks: dict[str, Decimal] = {}
         self._feed: FeedState | None = None
+        self._reconciling: ReconciliationStateChanged | None = None
         self._pending: list[Event] = []
 
     def __repr__(self) -> str:
@@ -578,6 +581,7 @@ class RiskEngine:
             recent_submits=tuple(self._submits),
             recent_cancels=tuple(self._cancels),
             feed=self._feed,
+            reconciling=self._reconciling,
             views=tuple(self._views.values()),
             marks=tuple(self._marks.items()),
         )
@@ -608,6 +612,7 @@ class RiskEngine:
         self._submits.extend(memo.recent_submits)
         self._cancels.extend(memo.recent_cancels)
         self._feed = memo.feed
+        self._reconciling = memo.reconciling
         self._views.update((view.product_id, view) for view in memo.views)
         self._marks.update(memo.marks)
 
@@ -722,6 +727,15 @@ class RiskEngine:
         self._views[view.product_id] = view
         if view.mid is not None:
             self._marks[view.product_id] = view.mid
+
+    def on_reconciliation(self, change: ReconciliationStateChanged) -> None:
+        """The executor started (every submit is then denied ``RECONCILING``) or finished
+        reconciling with the venue."""
+        self._reconciling = change if change.reconciling else None
+
+    @property
+    def reconciling(self) -> bool:
+        return self._reconciling is not None
 
     def on_feed_status(self, status: FeedStatusChanged) -> None:
         self._feed = status.state
@@ -860,6 +874,12 @@ class RiskEngine:
             )
         if self._state is TradingState.HALTED:
             return _deny(DenyReason.TRADING_HALTED, f"HALTED ({self._reason}): {self._detail}")
+        if self._reconciling is not None:
+            return _deny(
+                DenyReason.RECONCILING,
+                f"the executor is reconciling with {self._reconciling.venue!r} "
+                f"({self._reconciling.trigger})",
+            )
         return None
 
     def _check_identity(self, order: SubmitOrder) -> Decision | None:

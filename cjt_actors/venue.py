@@ -17,6 +17,11 @@ ambiguous-outcome rules live in one place:
   arrive before the ``submit`` call returns; the lifecycle absorbs both.
 * :meth:`Venue.lookup` and :meth:`Venue.open_orders` are the venue's own records: what
   reconciliation and the emergency step trust.
+* A venue whose report stream can miss things (a live venue's user channel reconnecting or
+  showing a gap) pushes :class:`VenueSyncChanged` into the same outbox: ``reconciling``
+  while it reads the venue's records to catch up, then not, once a complete read that
+  started after the disturbance succeeded. Risk refuses new orders (``RECONCILING``) in
+  between. The paper venue cannot miss anything and never sends one.
 
 A venue raising from ``submit`` or ``cancel`` is a bug in the venue, not an outcome.
 """
@@ -49,6 +54,8 @@ __all__ = [
     "Venue",
     "VenueOrder",
     "VenueReport",
+    "VenueSignal",
+    "VenueSyncChanged",
 ]
 
 SubmitOutcome: TypeAlias = Accepted | Rejected | OutcomeUnknown
@@ -65,6 +72,23 @@ class VenueReport:
     client_order_id: str
     event: Fill | VenueOrderState | Expired
     at: float
+
+
+@attrs.frozen(kw_only=True)
+class VenueSyncChanged:
+    """The venue's reports may have missed something (``reconciling``), or it has caught up.
+
+    ``trigger`` says what happened in words (``"user channel reconnected"``, ``"user channel
+    sequence gap"``...); ``at`` is trio's clock.
+    """
+
+    reconciling: bool
+    trigger: str
+    at: float
+
+
+VenueSignal: TypeAlias = VenueReport | VenueSyncChanged
+"""What a venue's :meth:`Venue.run` pushes to the executor."""
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +110,7 @@ class Venue(Protocol):
 
     async def run(
         self,
-        reports: Outbox[VenueReport],
+        reports: Outbox[VenueSignal],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:

@@ -9,11 +9,14 @@ Receives:
     * the venue's reports (fills, status snapshots), through a channel private to each
       incarnation: each report is journaled inside the venue's ``send``, so the venue only
       forgets a report once it is durable (nothing sits in a buffer a crash would lose).
+      The venue's :class:`~cjt_actors.venue.VenueSyncChanged` arrive the same way.
 
 Sends:
     * :class:`OrderUpdated` and :class:`OrderFilled` to risk (``to_risk``) and to the strategy
       that owns the order (``to_strategies[name]``); :class:`OrderDenied` (a cancel of an
       order that is no longer working) to that strategy. BLOCK mailboxes: never dropped.
+    * :class:`ReconciliationStateChanged` to risk: reconciling during recovery at every
+      start, and whenever the venue says its reports may have missed something.
     * Everything it decides is journaled first (:mod:`cjt_actors.execution`).
 
 Concurrency: each command runs in its own task, at most ``max_in_flight`` at once (a venue
@@ -52,10 +55,11 @@ from ..order_messages import (
     OrderDenied,
     OrderFilled,
     OrderUpdated,
+    ReconciliationStateChanged,
     SubmitOrder,
 )
 from ..status import StatusBoard
-from ..venue import MarketObserver, VenueReport
+from ..venue import MarketObserver, VenueReport, VenueSignal
 
 __all__ = ["ExecutorActor", "ExecutorCommand"]
 
@@ -68,7 +72,7 @@ class ExecutorActor:
 
     core: ExecutionCore
     commands: Mailbox[ExecutorCommand]
-    to_risk: Mailbox[OrderUpdated | OrderFilled | OrderDenied]
+    to_risk: Mailbox[ExecutorOutput]
     to_strategies: Mapping[str, Mailbox[OrderUpdated | OrderFilled | OrderDenied]]
     observer: MarketObserver | None = None
     market_views: ConflatingMailbox[str, BookUpdated] | None = None
@@ -91,6 +95,8 @@ class ExecutorActor:
             # it stops counting them as in flight); cancel denials concern the strategy only.
             if not isinstance(event, OrderDenied) or event.intent is IntentKind.SUBMIT:
                 await to_risk.send(event)
+            if isinstance(event, ReconciliationStateChanged):
+                return  # risk's business: strategies hear of it as RECONCILING denials
             owner = to_strategies.get(event.strategy)
             if owner is not None:
                 await owner.send(event)
@@ -184,10 +190,14 @@ class _ReportSink:
         self._executor = executor
         self._publish = publish
 
-    async def send(self, value: VenueReport, /) -> None:
-        await self._executor.apply_report(value, self._publish)
+    async def send(self, value: VenueSignal, /) -> None:
+        if isinstance(value, VenueReport):
+            await self._executor.apply_report(value, self._publish)
+        else:
+            await self._executor.core.on_sync(value, self._publish)
+            self._executor._publish_status()
 
-    def send_nowait(self, value: VenueReport, /) -> None:
+    def send_nowait(self, value: VenueSignal, /) -> None:
         raise trio.WouldBlock  # applying a report awaits the journal: never synchronous
 
     def close(self) -> None:

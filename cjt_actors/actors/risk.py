@@ -77,6 +77,7 @@ from ..order_messages import (
     OrderFilled,
     OrderUpdated,
     PositionState,
+    ReconciliationStateChanged,
     ResumeTrading,
     SubmitOrder,
     TradingState,
@@ -100,9 +101,10 @@ RiskIntent: TypeAlias = SubmitOrder | CancelOrder | CancelAllOrders | HaltTradin
 """What strategies and the operator send to risk."""
 
 StrategyEvent: TypeAlias = OrderUpdated | OrderFilled | OrderDenied
-#: What the executor sends risk: order events, and its denials of approved submits.
-ExecutorEvent: TypeAlias = OrderUpdated | OrderFilled | OrderDenied
 """What a strategy's order-event mailbox carries (risk adds its denials)."""
+ExecutorEvent: TypeAlias = OrderUpdated | OrderFilled | OrderDenied | ReconciliationStateChanged
+"""What the executor sends risk: order events, its denials of approved submits, and when it
+starts and stops reconciling with the venue."""
 
 
 @attrs.frozen(kw_only=True)
@@ -151,6 +153,7 @@ class RiskStatus:
     kill_switch_tripped: bool
     unjournaled: int
     at: float
+    reconciling: bool = False
 
 
 @attrs.define(kw_only=True)
@@ -255,6 +258,7 @@ class RiskActor:
             kill_switch_tripped=engine.kill_switch_tripped,
             unjournaled=self._unjournaled,
             at=now,
+            reconciling=engine.reconciling,
         )
 
 
@@ -302,6 +306,8 @@ class _Gate:
                 engine.on_order_filled(event, now)
             elif isinstance(event, OrderDenied):
                 engine.on_order_denied(event)
+            elif isinstance(event, ReconciliationStateChanged):
+                engine.on_reconciliation(event)
             else:
                 engine.on_order_updated(event)
             await self.after(now)

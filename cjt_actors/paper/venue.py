@@ -51,7 +51,7 @@ from ..errors import InvalidSpec
 from ..market_messages import BookUpdated, TradesReceived
 from ..order_messages import SubmitOrder
 from ..products import ProductRules
-from ..venue import CancelOutcome, SubmitOutcome, VenueOrder, VenueReport
+from ..venue import CancelOutcome, SubmitOutcome, VenueOrder, VenueReport, VenueSignal
 from .fills import Emitted, FillModel, PaperConfig, PaperStatistics
 
 __all__ = ["PaperVenue"]
@@ -137,7 +137,7 @@ class PaperVenue:
 
     async def run(
         self,
-        reports: Outbox[VenueReport],
+        reports: Outbox[VenueSignal],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -161,7 +161,7 @@ class PaperVenue:
             self._delivery = None
             delivery.finished.set()
 
-    async def _deliver(self, reports: Outbox[VenueReport]) -> None:
+    async def _deliver(self, reports: Outbox[VenueSignal]) -> None:
         pending = self._pending
         while True:
             while not pending:

@@ -60,7 +60,7 @@ from cjt_actors.sim.inmemory import InMemoryExchange
 from cjt_actors.sim.rest import PREFIX
 from cjt_actors.sim.server import serve_simulator
 from cjt_actors.sim.simulator import DEFAULT_USER, Simulator, SimulatorConfig
-from cjt_actors.venue import VenueReport
+from cjt_actors.venue import VenueReport, VenueSignal, VenueSyncChanged
 
 from .conftest import wait_until
 
@@ -79,12 +79,16 @@ class Reports:
 
     def __init__(self) -> None:
         self.items: list[VenueReport] = []
+        self.syncs: list[VenueSyncChanged] = []
 
-    async def send(self, value: VenueReport, /) -> None:
+    async def send(self, value: VenueSignal, /) -> None:
         await trio.lowlevel.checkpoint()
-        self.items.append(value)
+        if isinstance(value, VenueSyncChanged):
+            self.syncs.append(value)
+        else:
+            self.items.append(value)
 
-    def send_nowait(self, value: VenueReport, /) -> None:
+    def send_nowait(self, value: VenueSignal, /) -> None:
         raise trio.WouldBlock
 
     def close(self) -> None:
@@ -627,6 +631,12 @@ async def test_a_disturbed_user_channel_is_distrusted_until_it_settles(
         await eventually(lambda: s.venue.user_channel_state is UserChannelState.TRUSTED, "trust")
         assert trio.current_time() - injected_at >= 5.0
         assert s.venue.statistics().polls >= polls + 8  # every 0.5 s meanwhile, not every 10 s
+        # Reconciling from the disturbance until a complete poll after it; each pair once.
+        assert [sync.reconciling for sync in s.reports.syncs][:2] == [True, False]
+        assert all(sync.at >= injected_at for sync in s.reports.syncs)
+        expected = {"gap": "sequence gap", "malformed": "malformed frame", "close": "disconnected"}
+        assert expected[fault] in s.reports.syncs[0].trigger
+        assert s.reports.syncs[-1].reconciling is False
         stats = s.venue.statistics()
         if fault == "close":
             assert stats.user_channel_reconnects == 1

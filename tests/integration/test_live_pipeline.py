@@ -22,7 +22,12 @@ from cjt_actors.emergency import ExitCode
 from cjt_actors.exchange.rest import RestClient
 from cjt_actors.exchange.ws import WebSocketClient
 from cjt_actors.journal import AsyncJournal
-from cjt_actors.order_messages import EmergencyCancelFinished, OrderFilled, SubmitOrder
+from cjt_actors.order_messages import (
+    EmergencyCancelFinished,
+    OrderFilled,
+    ReconciliationStateChanged,
+    SubmitOrder,
+)
 from cjt_actors.pipeline import Pipeline, PipelineSettings
 from cjt_actors.products import ProductRules
 from cjt_actors.sim.inmemory import InMemoryExchange
@@ -70,6 +75,13 @@ async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
             pipeline = Pipeline(
                 settings, journal, board=StatusBoard(), handle_signals=False, venue=venue
             )
+            async def disturb_the_user_channel() -> None:
+                await trio.sleep(40)
+                sim.faults.skip_sequence(2, endpoint="user")
+                await trio.sleep(30)
+                sim.faults.drop_connections(endpoint="user")
+
+            background.start_soon(disturb_the_user_channel)
             outcome = await pipeline.run(duration=120)
             entries = await journal.read()
         background.cancel_scope.cancel()
@@ -99,6 +111,16 @@ async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
     assert open_at_sim == []
     [finished] = [m for m in messages if isinstance(m, EmergencyCancelFinished)]
     assert finished.remaining == 0
+    # Reconciliation: at start-up, after the sequence gap, after the drop (and its
+    # reconnect); risk denied new orders while each ran, and trading went on after them.
+    changes = [m for m in messages if isinstance(m, ReconciliationStateChanged)]
+    assert [c.reconciling for c in changes] == [True, False] * (len(changes) // 2)
+    triggers = [c.trigger for c in changes if c.reconciling]
+    assert triggers[0] == "executor start-up"
+    assert "user channel: sequence gap" in triggers
+    assert any("disconnected" in t or "reconnected" in t for t in triggers), triggers
+    last_reconciled = changes[-1].at
+    assert any(i.at > last_reconciled for i in intents), "no order after the last reconciliation"
     # Positions from the journal equal the simulator's view of our fills.
     summary = summarize(entries)
     signed = sum(

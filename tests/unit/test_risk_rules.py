@@ -23,6 +23,7 @@ from cjt_actors.order_messages import (
     OrderType,
     OrderUpdated,
     PositionState,
+    ReconciliationStateChanged,
     SubmitOrder,
     TimeInForce,
     TradingState,
@@ -1136,3 +1137,32 @@ def test_repr_names_state_and_counts() -> None:
     risk = engine()
     risk.check_submit(submit(), 0.0)
     assert repr(risk) == "<RiskEngine ACTIVE (start): 0 positions, 1 working orders>"
+
+
+# -- reconciliation ---------------------------------------------------------------------------
+
+
+def _reconciling(on: bool, trigger: str = "user channel reconnected") -> ReconciliationStateChanged:
+    return ReconciliationStateChanged(venue="sim", reconciling=on, trigger=trigger, at=0.0)
+
+
+def test_submits_are_denied_while_the_executor_reconciles_and_cancels_still_pass() -> None:
+    risk = engine()
+    assert risk.check_submit(submit("before"), 0.0).approved
+    risk.on_reconciliation(_reconciling(True))
+    denied = risk.check_submit(submit("during"), 0.0)
+    assert reason(denied) is DenyReason.RECONCILING
+    assert "'sim' (user channel reconnected)" in denied.detail
+    assert risk.reconciling
+    assert reason(risk.check_cancel(cancel("before"), 0.0)) is None  # cancels always pass
+    risk.on_reconciliation(_reconciling(False))
+    assert not risk.reconciling
+    assert risk.check_submit(submit("after"), 0.0).approved
+
+
+def test_a_restarted_risk_actor_keeps_denying_while_the_reconciliation_it_missed_runs() -> None:
+    risk = engine()
+    risk.on_reconciliation(_reconciling(True, "user channel: sequence gap"))
+    again = engine()
+    again.adopt(risk.memo())
+    assert reason(again.check_submit(submit("x"), 0.0)) is DenyReason.RECONCILING

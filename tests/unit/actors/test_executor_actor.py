@@ -12,7 +12,7 @@ import trio.testing
 
 from cjt_actors.actors.executor import ExecutorActor, ExecutorCommand
 from cjt_actors.actors.risk import ExecutorEvent, StrategyEvent
-from cjt_actors.channels import ConflatingMailbox, Mailbox
+from cjt_actors.channels import ConflatingMailbox, Mailbox, Outbox
 from cjt_actors.child import ChildSpec
 from cjt_actors.exchange.orders import Side
 from cjt_actors.exchange.stream import L2Level, Trade
@@ -28,6 +28,7 @@ from cjt_actors.order_messages import (
     OrderFilled,
     OrderType,
     OrderUpdated,
+    ReconciliationStateChanged,
     SubmitOrder,
     TimeInForce,
 )
@@ -36,6 +37,7 @@ from cjt_actors.paper import PaperVenue
 from cjt_actors.products import ProductRules
 from cjt_actors.status import StatusBoard
 from cjt_actors.supervisor import Supervisor
+from cjt_actors.venue import VenueSignal, VenueSyncChanged
 
 D = Decimal
 BTC = ProductRules(
@@ -221,3 +223,51 @@ async def test_the_report_sink_only_takes_reports_it_can_journal(journal: AsyncJ
     with pytest.raises(trio.ClosedResourceError):
         await sink.send(second)
     assert [e.trade_id for e in published if isinstance(e, OrderFilled)] == ["t"]
+
+
+class _SignallingVenue(PaperVenue):
+    """The paper venue, plus the sync signals a live venue sends after a user-channel gap."""
+
+    async def run(
+        self,
+        reports: Outbox[VenueSignal],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(super().run, reports)
+            task_status.started()
+            await trio.sleep(1)
+            await reports.send(VenueSyncChanged(reconciling=True, trigger="gap", at=1.0))
+            await trio.sleep(1)
+            await reports.send(VenueSyncChanged(reconciling=False, trigger="gap", at=2.0))
+
+
+async def test_recovery_and_the_venues_sync_signals_reach_risk_and_the_journal(
+    journal: AsyncJournal, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Risk denies RECONCILING between the two events: at every start of the executor, and
+    whenever the venue says its reports may have missed something. Strategies are not told
+    (they learn it from denials)."""
+    h = Harness(journal)
+    h.core.venue = _SignallingVenue({"BTC-USD": BTC})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.supervisor.run)
+        await trio.sleep(1.5)
+        stats = h.board.get("executor", ExecutionStatistics)
+        assert stats is not None
+        assert (stats.reconciling, stats.reconciliations) == (True, 2)
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    changes = [e for e in h.drain(h.to_risk) if isinstance(e, ReconciliationStateChanged)]
+    assert [(c.reconciling, c.trigger) for c in changes] == [
+        (True, "executor start-up"),
+        (False, "executor start-up"),
+        (True, "gap"),
+        (False, "gap"),
+    ]
+    assert {c.venue for c in changes} == {"paper"}
+    journaled = [m for _, _, m in await journal.read(kinds=(ReconciliationStateChanged,))]
+    assert journaled == changes
+    assert not any(isinstance(e, ReconciliationStateChanged) for e in h.drain(h.to_mm))
+    assert h.core.statistics().reconciling is False
