@@ -99,7 +99,7 @@ from __future__ import annotations
 import collections
 import enum
 import logging
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from decimal import Decimal
 from typing import Final, Generic, TypeVar
 
@@ -190,6 +190,7 @@ _DEBT_BATCH: Final = 25
 _MAX_FILL_PAGES: Final = 50
 #: Polls in a row an order we watch may be "not found" before we stop polling it.
 _MISSES_BEFORE_FORGETTING: Final = 3
+_CANCEL_BATCH: Final = 100  #: order ids per batch_cancel request (Coinbase's limit)
 #: What each user-channel disturbance is called in a reconciliation's trigger.
 _DISTURBANCES: Final[Mapping[type, str]] = {
     SequenceGap: "sequence gap",
@@ -623,6 +624,39 @@ class CoinbaseVenue:
         result = next((r for r in results if r.order_id == order_id), None)
         if result is None and len(results) == 1:
             result = results[0]
+        return self._cancel_outcome(client_order_id, order_id, result)
+
+    async def cancel_batch(self, orders: Sequence[tuple[str, str]]) -> tuple[CancelOutcome, ...]:
+        """Cancel ``(client_order_id, order_id)`` pairs, up to ``_CANCEL_BATCH`` per request
+        (Coinbase's batch limit); the REST client's token bucket paces the requests.
+
+        Pairs without an ``order_id`` go through :meth:`cancel` (which looks the order up
+        first). A request that fails is ``UNKNOWN_CANCEL_FAILURE`` for each of its orders.
+        """
+        outcomes: dict[int, CancelOutcome] = {}
+        known = [(i, coid, oid) for i, (coid, oid) in enumerate(orders) if oid]
+        for i, (coid, oid) in enumerate(orders):
+            if not oid:
+                outcomes[i] = await self.cancel(coid, "")
+        for start in range(0, len(known), _CANCEL_BATCH):
+            chunk = known[start : start + _CANCEL_BATCH]
+            self._counts.cancels += len(chunk)
+            try:
+                results = await self._rest.cancel_orders([oid for _, _, oid in chunk])
+            except ExchangeError as error:
+                self._rest_failed(error)
+                for i, _, _ in chunk:
+                    outcomes[i] = self._cancel_failed(f"UNKNOWN_CANCEL_FAILURE: {error}")
+                continue
+            self._rest_succeeded()
+            by_order = {r.order_id: r for r in results}
+            for i, coid, oid in chunk:
+                outcomes[i] = self._cancel_outcome(coid, oid, by_order.get(oid))
+        return tuple(outcomes[i] for i in range(len(orders)))
+
+    def _cancel_outcome(
+        self, client_order_id: str, order_id: str, result: models.CancelResult | None
+    ) -> CancelOutcome:
         if result is None:
             return self._cancel_failed(
                 f"UNKNOWN_CANCEL_FAILURE: no result for order {order_id} in the answer"

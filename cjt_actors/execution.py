@@ -64,7 +64,14 @@ from .order_messages import (
     ReconciliationStateChanged,
     SubmitOrder,
 )
-from .venue import Venue, VenueOrder, VenueReport, VenueSignal, VenueSyncChanged
+from .venue import (
+    BatchCancelling,
+    Venue,
+    VenueOrder,
+    VenueReport,
+    VenueSignal,
+    VenueSyncChanged,
+)
 
 __all__ = [
     "ExecutionCore",
@@ -527,7 +534,10 @@ class ExecutionCore:
     ) -> EmergencyCancelFinished:
         """Cancel every order the venue reports working, re-read, repeat until none remain.
 
-        Runs after the tree was cancelled (the caller bounds it with a shielded deadline).
+        Cancels go in batches when the venue is :class:`BatchCancelling`, else at most
+        ``_EMERGENCY_PARALLEL_CANCELS`` at a time. Once none remain (or the attempts are
+        spent), every order the journal still holds as working is looked up and its final
+        state journaled. Runs after the tree was cancelled (the caller bounds it with a shielded deadline).
         Journals :class:`EmergencyCancelFinished`; raises :class:`OrdersRemainOpen` if the
         venue still reports working orders after the last attempt, so the root's step is
         marked failed and the exit code says "check the venue".
@@ -544,9 +554,12 @@ class ExecutionCore:
             limiter = trio.CapacityLimiter(_EMERGENCY_PARALLEL_CANCELS)
             while remaining and tries < attempts:
                 tries += 1
-                async with trio.open_nursery() as cancels:
-                    for venue_order in remaining:
-                        cancels.start_soon(self._emergency_cancel, venue_order, limiter)
+                if isinstance(self.venue, BatchCancelling):
+                    await self._emergency_cancel_batch(self.venue, remaining)
+                else:
+                    async with trio.open_nursery() as cancels:
+                        for venue_order in remaining:
+                            cancels.start_soon(self._emergency_cancel, venue_order, limiter)
                 sent += len(remaining)
                 remaining = await self.venue.open_orders()
                 if remaining and tries < attempts:
@@ -556,6 +569,14 @@ class ExecutionCore:
             while seen != self._emergency_reports:
                 seen = self._emergency_reports
                 await trio.sleep(settle)
+            # A venue that reports by polling may not have told us yet how each order
+            # ended: ask, so the journal ends with every order's final state.
+            for order in self.working_orders():
+                answered, found = await self._lookup(order)
+                if answered and found is not None and not order.terminal:
+                    await self._apply(
+                        order, attrs.evolve(found.state, from_lookup=True), _publish_nothing
+                    )
             nursery.cancel_scope.cancel(reason="emergency cancel finished")
         outcome = EmergencyCancelFinished(
             venue=self.venue.name,
@@ -570,6 +591,21 @@ class ExecutionCore:
         if remaining:
             raise OrdersRemainOpen(outcome, started)
         return outcome
+
+    async def _emergency_cancel_batch(
+        self, venue: BatchCancelling, remaining: tuple[VenueOrder, ...]
+    ) -> None:
+        for venue_order in remaining:
+            order = self._orders.get(venue_order.client_order_id)
+            if order is not None and order.state in _CANCELLABLE:
+                await self._apply(order, CancelRequested(), _publish_nothing)
+        outcomes = await venue.cancel_batch(
+            [(o.client_order_id, o.state.order_id) for o in remaining]
+        )
+        for venue_order, outcome in zip(remaining, outcomes, strict=True):
+            order = self._orders.get(venue_order.client_order_id)
+            if order is not None and not order.terminal:
+                await self._apply_if_legal(order, outcome)
 
     async def _emergency_cancel(
         self, venue_order: VenueOrder, limiter: trio.CapacityLimiter

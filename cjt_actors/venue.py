@@ -17,6 +17,9 @@ ambiguous-outcome rules live in one place:
   arrive before the ``submit`` call returns; the lifecycle absorbs both.
 * :meth:`Venue.lookup` and :meth:`Venue.open_orders` are the venue's own records: what
   reconciliation and the emergency step trust.
+* A venue that can cancel many orders in one request implements :class:`BatchCancelling`
+  too; the emergency step then cancels in batches (fewer requests against the rate limit
+  when it matters most), otherwise one order at a time.
 * A venue whose report stream can miss things (a live venue's user channel reconnecting or
   showing a gap) pushes :class:`VenueSyncChanged` into the same outbox: ``reconciling``
   while it reads the venue's records to catch up, then not, once a complete read that
@@ -28,7 +31,8 @@ A venue raising from ``submit`` or ``cancel`` is a bug in the venue, not an outc
 
 from __future__ import annotations
 
-from typing import Protocol, TypeAlias
+from collections.abc import Sequence
+from typing import Protocol, TypeAlias, runtime_checkable
 
 import attrs
 import trio
@@ -48,6 +52,7 @@ from .market_messages import BookUpdated, TradesReceived
 from .order_messages import SubmitOrder
 
 __all__ = [
+    "BatchCancelling",
     "CancelOutcome",
     "MarketObserver",
     "SubmitOutcome",
@@ -144,3 +149,16 @@ class MarketObserver(Protocol):
     async def observe_book(self, update: BookUpdated) -> None: ...
 
     async def observe_trades(self, trades: TradesReceived) -> None: ...
+
+
+@runtime_checkable
+class BatchCancelling(Protocol):
+    """A venue that cancels many orders per request (Coinbase's ``batch_cancel``)."""
+
+    async def cancel_batch(self, orders: Sequence[tuple[str, str]]) -> tuple[CancelOutcome, ...]:
+        """Cancel ``(client_order_id, order_id)`` pairs; one outcome per pair, same order.
+
+        Outcomes mean what :meth:`Venue.cancel`'s do; a request that failed is a
+        ``CancelFailed`` for each of its orders (ambiguous: the caller re-reads the venue).
+        """
+        ...

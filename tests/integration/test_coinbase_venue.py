@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import collections
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -791,6 +791,75 @@ async def test_the_execution_core_trades_cancels_and_flattens_on_the_live_venue(
             assert record is not None
             assert s.sim.create_requests[coid] == 1
         assert all(s.sim.create_requests[i.client_order_id] == 1 for i in intents)
+
+
+async def test_the_emergency_cancels_130_orders_in_batches_of_at_most_100(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """Coinbase refuses more than 100 ids per batch_cancel (so does the simulator): the
+    emergency step sends two requests, not 130 and not one, and journals every order's end."""
+    async with (
+        stack(poll_interval=30.0, fast_poll_interval=15.0) as s,
+        await AsyncJournal.open(tmp_path / "journal.sqlite", inline=True) as journal,
+    ):
+        core = ExecutionCore(s.venue, journal)
+        await core.recover(_publish_nothing)
+        await s.start(CoreSink(core, _publish_nothing))
+        far = (s.price("bid") * D("0.5")).quantize(D("0.01"))
+        for n in range(130):
+            await core.submit(order(f"many-{n}", price=far, post_only=True), _publish_nothing)
+        assert len(s.open_sim_orders()) == 130
+        batches: list[int] = []
+        engine_cancel = s.sim.engine.cancel
+
+        def recording_cancel(user_id: str, order_ids: Sequence[str], *, now: float) -> Any:
+            if user_id == DEFAULT_USER:  # the synthetic market cancels its own orders too
+                batches.append(len(order_ids))
+            return engine_cancel(user_id, order_ids, now=now)
+
+        s.sim.engine.cancel = recording_cancel  # type: ignore[method-assign]
+        finished = await core.emergency_cancel_all()
+        assert (finished.open_before, finished.remaining, finished.attempts) == (130, 0, 1)
+        assert sorted(batches) == [30, 100], batches
+        assert s.open_sim_orders() == []
+        # Polling is slow here (15 s): the final lookups still journal every order's end.
+        assert core.working_orders() == []
+        states = {o.state for o in (core.order(f"many-{n}") for n in range(130)) if o}
+        assert states == {OrderState.CANCELLED}
+
+
+async def test_a_batch_cancel_answers_every_pair_even_when_a_request_fails(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with stack() as s:
+        await s.start()
+        far = (s.price("bid") * D("0.5")).quantize(D("0.01"))
+        first = await s.venue.submit(order("batch-1", price=far))
+        second = await s.venue.submit(order("batch-2", price=far))
+        assert isinstance(first, Accepted)
+        assert isinstance(second, Accepted)
+        # batch-2 without its order_id: looked up, then cancelled on its own.
+        outcomes = await s.venue.cancel_batch(
+            [("batch-1", first.order_id), ("batch-2", ""), ("never-sent", "")]
+        )
+        assert outcomes[:2] == (CancelAcknowledged(), CancelAcknowledged())
+        assert isinstance(outcomes[2], CancelFailed)
+        assert outcomes[2].reason.startswith("UNKNOWN_CANCEL_ORDER")
+        third = await s.venue.submit(order("batch-3", price=far))
+        assert isinstance(third, Accepted)
+        s.sim.faults.fail_next(
+            RestFaultKind.SERVER_ERROR,
+            FAST_RETRY.max_attempts,
+            path_prefix="/api/v3/brokerage/orders/batch_cancel",
+        )
+        [failed] = await s.venue.cancel_batch([("batch-3", third.order_id)])
+        assert isinstance(failed, CancelFailed)
+        assert failed.reason.startswith("UNKNOWN_CANCEL_FAILURE")  # ambiguous: re-read
+        assert s.open_sim_orders() == [third.order_id]
+
+
+async def _publish_nothing(_event: ExecutorOutput) -> None:
+    await trio.lowlevel.checkpoint()
 
 
 # -- over loopback -------------------------------------------------------------------------------
