@@ -105,6 +105,7 @@ class RecoveryReport:
     resolved_by_lookup: int
     resent: int
     external_orders: tuple[str, ...]
+    fills_sought: tuple[str, ...] = ()  #: ended orders whose fills the journal lacks
 
 
 @attrs.frozen(kw_only=True)
@@ -237,6 +238,11 @@ class ExecutionCore:
                 resolved += 1
             elif await self._not_at_venue(order, publish):
                 resent += 1
+        # An order that ended with fills the journal never saw (killed between the venue's
+        # word and its fills): reading it makes a live venue fetch that order's fills.
+        owed = [o for o in self._orders.values() if o.terminal and o.missing_fill_size > 0]
+        for order in owed:
+            await self._lookup(order)
         listed = await self.venue.open_orders()
         external = tuple(
             sorted(o.client_order_id for o in listed if o.client_order_id not in self._orders)
@@ -247,6 +253,7 @@ class ExecutionCore:
             resolved_by_lookup=resolved,
             resent=resent,
             external_orders=external,
+            fills_sought=tuple(o.client_order_id for o in owed),
         )
 
     def _replay(self, message: object) -> None:
@@ -260,6 +267,10 @@ class ExecutionCore:
                 if message.order_id:
                     order.order_id = message.order_id
                 order.last_reason = message.reason
+                known = message.size if message.state is OrderState.FILLED else Decimal(0)
+                if message.venue_filled_size is not None:
+                    known = max(known, message.venue_filled_size)
+                order.venue_cumulative_quantity = max(order.venue_cumulative_quantity, known)
                 if message.previous is OrderState.PENDING and message.state is (
                     OrderState.SUBMITTED
                 ):
@@ -681,6 +692,7 @@ def _update(order: TrackedOrder, intent: SubmitOrder, before: OrderState) -> Ord
         average_price=order.average_fill_price,
         reason=order.last_reason,
         at=trio.current_time(),
+        venue_filled_size=order.venue_cumulative_quantity,
     )
 
 

@@ -187,7 +187,10 @@ class OrderUpdated(Event):
     """An order moved in its lifecycle (one event per legal transition).
 
     ``filled_size`` and ``average_price`` are from the fills counted so far; ``reason`` is
-    the venue's word where there is one (a reject or cancel reason).
+    the venue's word where there is one (a reject or cancel reason). ``venue_filled_size``
+    is the highest cumulative quantity the venue reported: above ``filled_size`` means fills
+    the venue made that were not seen yet, which recovery goes looking for (``None`` in
+    journals written before it existed).
     """
 
     strategy: str
@@ -204,6 +207,7 @@ class OrderUpdated(Event):
     average_price: Decimal | None
     reason: str
     at: float
+    venue_filled_size: Decimal | None = None
 
 
 @register

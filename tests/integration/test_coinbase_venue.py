@@ -21,7 +21,12 @@ import pytest
 import trio
 
 from cjt_actors.channels import Outbox
-from cjt_actors.coinbase_venue import CoinbaseVenue, UserChannelState, VenueUnauthorized
+from cjt_actors.coinbase_venue import (
+    CoinbaseVenue,
+    UserChannelState,
+    VenueUnauthorized,
+    order_request,
+)
 from cjt_actors.exchange.auth import Credentials
 from cjt_actors.exchange.orders import (
     LimitGtc,
@@ -51,6 +56,7 @@ from cjt_actors.order_messages import (
     CancelOrder,
     OrderFilled,
     OrderType,
+    OrderUpdated,
     SubmitOrder,
     TimeInForce,
 )
@@ -714,10 +720,13 @@ class CoreSink:
         self.core = core
         self.publish = publish
 
-    async def send(self, value: VenueReport, /) -> None:
-        await self.core.on_report(value, self.publish)
+    async def send(self, value: VenueSignal, /) -> None:
+        if isinstance(value, VenueSyncChanged):
+            await self.core.on_sync(value, self.publish)
+        else:
+            await self.core.on_report(value, self.publish)
 
-    def send_nowait(self, value: VenueReport, /) -> None:
+    def send_nowait(self, value: VenueSignal, /) -> None:
         raise trio.WouldBlock
 
     def close(self) -> None:
@@ -856,6 +865,70 @@ async def test_a_batch_cancel_answers_every_pair_even_when_a_request_fails(
         assert isinstance(failed, CancelFailed)
         assert failed.reason.startswith("UNKNOWN_CANCEL_FAILURE")  # ambiguous: re-read
         assert s.open_sim_orders() == [third.order_id]
+
+
+async def test_recovery_finds_the_fills_of_an_order_that_ended_before_its_fills_were_seen(
+    autojump_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    """Killed after the venue said FILLED and before its fills were read: the journal has
+    the order FILLED with no fill. Recovery reads the order, so the venue goes after its
+    fills even though newer fills push them off the recent-fills page."""
+    async with (
+        stack(user_channel=False) as s,
+        await AsyncJournal.open(tmp_path / "journal.sqlite", inline=True) as journal,
+    ):
+        taker = order("ended-early", size="0.01")
+        accepted = await s.rest.create_order(order_request(taker))
+        assert isinstance(accepted, OrderAccepted)
+        await journal.append(taker, at=0.0)
+        await journal.append(
+            OrderUpdated(
+                strategy="test",
+                client_order_id="ended-early",
+                order_id=accepted.order_id,
+                product_id=PRODUCT,
+                side=Side.BUY,
+                order_type=OrderType.MARKET,
+                size=D("0.01"),
+                limit_price=None,
+                previous=OrderState.SUBMITTED,
+                state=OrderState.FILLED,
+                filled_size=D(0),
+                average_price=None,
+                reason="",
+                at=0.0,
+            ),
+            at=0.0,
+        )
+        for n in range(3):  # newer fills of someone else's orders fill the recent page
+            assert isinstance(
+                await s.rest.create_order(order_request(order(f"other-{n}", size="0.001"))),
+                OrderAccepted,
+            )
+        venue = CoinbaseVenue(s.rest, user_channel=None, fills_lookback=1)
+        core = ExecutionCore(venue, journal)
+        report = await core.recover(_publish_nothing)
+        assert report.fills_sought == ("ended-early",)
+        await s.nursery.start(venue.run, CoreSink(core, _publish_nothing))
+        truth = {
+            f.trade_id for f in s.sim.engine.fills(DEFAULT_USER) if f.order_id == accepted.order_id
+        }
+        assert truth
+
+        async def journaled() -> set[str]:
+            entries = await journal.read(kinds=(OrderFilled,))
+            return {
+                m.trade_id
+                for _, _, m in entries
+                if isinstance(m, OrderFilled) and m.client_order_id == "ended-early"
+            }
+
+        with trio.fail_after(30):
+            while await journaled() != truth:
+                await trio.sleep(0.5)
+        recovered = core.order("ended-early")
+        assert recovered is not None
+        assert recovered.filled_size == D("0.01")
 
 
 async def _publish_nothing(_event: ExecutorOutput) -> None:
