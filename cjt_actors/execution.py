@@ -89,6 +89,7 @@ Publish: TypeAlias = Callable[[ExecutorOutput], Awaitable[None]]
 _CANCELLABLE = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
 _AWAITING_ACK = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.UNKNOWN})
 _EMERGENCY_PARALLEL_CANCELS = 16  #: cancels in flight at once in the emergency step
+_PARTIAL_OUTCOME_TIMEOUT = 2.0  #: seconds to journal the outcome of a step cut short
 
 
 async def _publish_nothing(_: ExecutorOutput) -> None:
@@ -548,13 +549,41 @@ class ExecutionCore:
         Cancels go in batches when the venue is :class:`BatchCancelling`, else at most
         ``_EMERGENCY_PARALLEL_CANCELS`` at a time. Once none remain (or the attempts are
         spent), every order the journal still holds as working is looked up and its final
-        state journaled. Runs after the tree was cancelled (the caller bounds it with a shielded deadline).
-        Journals :class:`EmergencyCancelFinished`; raises :class:`OrdersRemainOpen` if the
+        state journaled. Runs after the tree was cancelled (the caller bounds it with a
+        shielded deadline). Journals :class:`EmergencyCancelFinished`, with ``completed``
+        false when something cut the step short (what the last read showed); raises :class:`OrdersRemainOpen` if the
         venue still reports working orders after the last attempt, so the root's step is
         marked failed and the exit code says "check the venue".
         """
         started = trio.current_time()
+        progress = _EmergencyProgress(known=tuple(o.client_order_id for o in self.working_orders()))
+        outcome: EmergencyCancelFinished | None = None
+        try:
+            outcome = await self._emergency_rounds(progress, attempts, pause, settle)
+        finally:
+            if outcome is None:
+                # Cut short (the deadline, a second signal, a venue error): journal what is
+                # known under a shield of its own; whatever stopped the step goes on.
+                with trio.CancelScope(shield=True) as scope:
+                    scope.deadline = trio.current_time() + _PARTIAL_OUTCOME_TIMEOUT
+                    partial = progress.outcome(
+                        self.venue.name, completed=False, ended=self._ended
+                    )
+                    await self.journal.append(partial, at=partial.at)
+        await self.journal.append(outcome, at=outcome.at)
+        if outcome.remaining:
+            raise OrdersRemainOpen(outcome, started)
+        return outcome
+
+    def _ended(self, client_order_id: str) -> bool:
+        order = self._orders.get(client_order_id)
+        return order is not None and order.terminal
+
+    async def _emergency_rounds(
+        self, progress: _EmergencyProgress, attempts: int, pause: float, settle: float
+    ) -> EmergencyCancelFinished:
         open_before = await self.venue.open_orders()
+        progress.read(open_before, first=True)
         remaining: tuple[VenueOrder, ...] = open_before
         sent = tries = 0
         async with trio.open_nursery() as nursery:
@@ -565,6 +594,7 @@ class ExecutionCore:
             limiter = trio.CapacityLimiter(_EMERGENCY_PARALLEL_CANCELS)
             while remaining and tries < attempts:
                 tries += 1
+                progress.attempts = tries
                 if isinstance(self.venue, BatchCancelling):
                     await self._emergency_cancel_batch(self.venue, remaining)
                 else:
@@ -572,7 +602,9 @@ class ExecutionCore:
                         for venue_order in remaining:
                             cancels.start_soon(self._emergency_cancel, venue_order, limiter)
                 sent += len(remaining)
+                progress.sent(len(remaining))
                 remaining = await self.venue.open_orders()
+                progress.read(remaining)
                 if remaining and tries < attempts:
                     await trio.sleep(pause)
             # Let the reports of the last cancels be journaled: wait for a quiet period.
@@ -589,7 +621,7 @@ class ExecutionCore:
                         order, attrs.evolve(found.state, from_lookup=True), _publish_nothing
                     )
             nursery.cancel_scope.cancel(reason="emergency cancel finished")
-        outcome = EmergencyCancelFinished(
+        return EmergencyCancelFinished(
             venue=self.venue.name,
             open_before=len(open_before),
             cancel_requests=sent,
@@ -598,10 +630,6 @@ class ExecutionCore:
             attempts=tries,
             at=trio.current_time(),
         )
-        await self.journal.append(outcome, at=outcome.at)
-        if remaining:
-            raise OrdersRemainOpen(outcome, started)
-        return outcome
 
     async def _emergency_cancel_batch(
         self, venue: BatchCancelling, remaining: tuple[VenueOrder, ...]
@@ -643,6 +671,44 @@ class ExecutionCore:
             self._emergency_reports += 1
             if isinstance(report, VenueReport):
                 await self.on_report(report, _publish_nothing)
+
+
+@attrs.define(kw_only=True)
+class _EmergencyProgress:
+    """What the emergency step knows so far, for an outcome journaled after a cut-off."""
+
+    known: tuple[str, ...]  #: working in the journal when the step began
+    open_before: int | None = None
+    last_read: tuple[str, ...] | None = None
+    cancel_requests: int = 0
+    attempts: int = 0
+
+    def read(self, orders: tuple[VenueOrder, ...], *, first: bool = False) -> None:
+        if first:
+            self.open_before = len(orders)
+        self.last_read = tuple(sorted(o.client_order_id for o in orders))
+
+    def sent(self, count: int) -> None:
+        self.cancel_requests += count
+
+    def outcome(
+        self, venue: str, *, completed: bool, ended: Callable[[str], bool]
+    ) -> EmergencyCancelFinished:
+        """The outcome so far: the orders the last read showed open (or all known working
+        ones, if nothing could be read), less those since reported ended. A superset of
+        what is still open: "check these", never "these are fine"."""
+        seen = self.last_read if self.last_read is not None else tuple(sorted(self.known))
+        remaining = tuple(coid for coid in seen if not ended(coid))
+        return EmergencyCancelFinished(
+            venue=venue,
+            open_before=len(self.known) if self.open_before is None else self.open_before,
+            cancel_requests=self.cancel_requests,
+            remaining=len(remaining),
+            remaining_ids=remaining,
+            attempts=self.attempts,
+            at=trio.current_time(),
+            completed=completed,
+        )
 
 
 class OrdersRemainOpen(CjtError):

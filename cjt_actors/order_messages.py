@@ -314,7 +314,13 @@ class ReconciliationStateChanged(Event):
 @attrs.frozen(kw_only=True)
 class EmergencyCancelFinished(Event):
     """The executor's emergency step ended: how many orders were working before, how many
-    cancels it sent, and how many the venue still reports working afterwards (0 is the goal)."""
+    cancels it sent, and how many the venue still reports working afterwards (0 is the goal).
+
+    ``completed`` is false when something cut the step short (its deadline, with a venue
+    that kept answering 429 or not at all): ``remaining_ids`` then lists the orders that
+    *may* still be open (the last read's, or every order known to be working when nothing
+    could be read, less those reported ended since): a list to check, never an all-clear.
+    """
 
     venue: str
     open_before: int
@@ -323,3 +329,4 @@ class EmergencyCancelFinished(Event):
     remaining_ids: tuple[str, ...]
     attempts: int
     at: float
+    completed: bool = True

@@ -110,6 +110,8 @@ def summarize(entries: Iterable[Entry]) -> RunSummary:
                     f"{message.open_before} open, {message.cancel_requests} cancel requests, "
                     f"{message.remaining} remaining after {message.attempts} round(s)"
                 )
+                if not message.completed:
+                    emergency += ", CUT SHORT: check the venue" + _listing(message.remaining_ids)
             case _:
                 pass
     positions: dict[str, Position] = {}
@@ -158,6 +160,14 @@ def summarize(entries: Iterable[Entry]) -> RunSummary:
         exit_code=exit_code,
         emergency_cancel=emergency,
     )
+
+
+def _listing(ids: tuple[str, ...], shown: int = 5) -> str:
+    """`` (a, b and 3 more)``, or nothing for no ids."""
+    if not ids:
+        return ""
+    more = len(ids) - shown
+    return f" ({', '.join(ids[:shown])}{f' and {more} more' if more > 0 else ''})"
 
 
 def _money(value: Decimal) -> str:

@@ -160,7 +160,8 @@ class RestClient:
         retry: attempts and backoff for idempotent calls.
         rate_limiter: share one between clients that use the same key; default 30/s
             private, 10/s public.
-        rng: jitter source for retry backoff (seed it in tests).
+        rng: jitter source for retry backoff and the default limiter's 429 penalty (seed it
+            for reproducible runs).
         now: wall clock for JWT ``nbf``/``exp``.
 
     Raises:
@@ -200,8 +201,14 @@ class RestClient:
             )
         self._attempt_timeout = float(attempt_timeout)
         self._retry = retry
-        self._limiter = rate_limiter if rate_limiter is not None else RateLimiter()
         self._rng = rng if rng is not None else random.Random()
+        if rate_limiter is None:
+            # A seeded client seeds its default limiter's jitter too (reproducible runs),
+            # from a copy of its state, so the retries' own draws do not change.
+            jitter = random.Random()
+            jitter.setstate(self._rng.getstate())
+            rate_limiter = RateLimiter(rng=jitter, now=now)
+        self._limiter = rate_limiter
         self._now = now
         self._client: httpx.AsyncClient | None = None
         self._connection: Connection | None = None

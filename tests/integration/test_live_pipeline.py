@@ -75,6 +75,7 @@ async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
             pipeline = Pipeline(
                 settings, journal, board=StatusBoard(), handle_signals=False, venue=venue
             )
+
             async def disturb_the_user_channel() -> None:
                 await trio.sleep(40)
                 sim.faults.skip_sequence(2, endpoint="user")

@@ -44,6 +44,7 @@ from cjt_actors.order_messages import (
     SubmitOrder,
     TimeInForce,
 )
+from cjt_actors.summary import summarize
 from cjt_actors.venue import CancelOutcome, SubmitOutcome, VenueOrder, VenueReport
 
 
@@ -443,6 +444,40 @@ async def test_emergency_cancel_all_raises_when_orders_remain(journal: AsyncJour
     assert caught.value.outcome.remaining_ids == ("c-1",)
     assert caught.value.outcome.attempts == 2
     assert "scripted" in repr(core)
+
+
+@pytest.mark.parametrize("hang", ["first read", "re-read"])
+async def test_an_emergency_cut_short_journals_what_may_still_be_open(
+    journal: AsyncJournal, autojump_clock: trio.testing.MockClock, hang: str
+) -> None:
+    """The deadline cancels the step mid-way: the outcome is still journaled, marked not
+    completed, naming every order that may still be open (never an all-clear)."""
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    for n in range(3):
+        await core.submit(_order(f"c-{n}"), Published())
+    venue.refuse_cancels = True  # acknowledged, never cancelled: all stay open
+    reads = 0
+    listing = venue.open_orders
+
+    async def slow_listing() -> tuple[VenueOrder, ...]:
+        nonlocal reads
+        reads += 1
+        if hang == "first read" or reads > 1:
+            await trio.sleep_forever()
+        return await listing()
+
+    venue.open_orders = slow_listing  # type: ignore[method-assign]
+    with trio.move_on_after(5):
+        await core.emergency_cancel_all(settle=0.01)
+        raise AssertionError("the step should not have finished")
+    [(_, _, outcome)] = await journal.read(kinds=[EmergencyCancelFinished])
+    assert isinstance(outcome, EmergencyCancelFinished)
+    assert outcome.completed is False
+    assert outcome.remaining_ids == ("c-0", "c-1", "c-2")
+    assert outcome.cancel_requests == (0 if hang == "first read" else 3)
+    summary = summarize(await journal.read())
+    assert "CUT SHORT: check the venue (c-0, c-1, c-2)" in summary.emergency_cancel
 
 
 async def test_a_lookup_that_fails_decides_nothing_and_the_sweep_asks_again(
