@@ -566,9 +566,7 @@ class ExecutionCore:
                 # known under a shield of its own; whatever stopped the step goes on.
                 with trio.CancelScope(shield=True) as scope:
                     scope.deadline = trio.current_time() + _PARTIAL_OUTCOME_TIMEOUT
-                    partial = progress.outcome(
-                        self.venue.name, completed=False, ended=self._ended
-                    )
+                    partial = progress.outcome(self.venue.name, completed=False, ended=self._ended)
                     await self.journal.append(partial, at=partial.at)
         await self.journal.append(outcome, at=outcome.at)
         if outcome.remaining:
