@@ -564,8 +564,7 @@ class ExecutionCore:
             if outcome is None:
                 # Cut short (the deadline, a second signal, a venue error): journal what is
                 # known under a shield of its own; whatever stopped the step goes on.
-                with trio.CancelScope(shield=True) as scope:
-                    scope.deadline = trio.current_time() + _PARTIAL_OUTCOME_TIMEOUT
+                with trio.move_on_after(_PARTIAL_OUTCOME_TIMEOUT, shield=True):
                     partial = progress.outcome(self.venue.name, completed=False, ended=self._ended)
                     await self.journal.append(partial, at=partial.at)
         await self.journal.append(outcome, at=outcome.at)
