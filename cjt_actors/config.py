@@ -1,7 +1,10 @@
-"""The paper-trading configuration: one TOML file, every key optional, every mistake named.
+"""The configuration of ``cjt paper`` and ``cjt run``: one TOML file, every key optional,
+every mistake named.
 
 Why attrs classes with defaults: ``cjt paper`` must trade with no file at all (the defaults
-are a complete, sensible paper setup), and a file only says what differs. The loader
+are a complete, sensible paper setup), and a file only says what differs. ``cjt run`` reads
+the same file: strategies, risk and supervision mean the same on both paths; ``[venue]``,
+``[live]``, ``[ops]``, ``[shutdown]`` and ``[logging]`` only matter to it. The loader
 (:mod:`cjt_actors.configfile`) refuses unknown keys with the nearest valid one, wrong types,
 and values a class's validators reject, naming the key path of each.
 
@@ -15,6 +18,15 @@ Sections (``docs/paper.toml`` is a commented example)::
     [supervision] restart intensity and backoff of the trading supervisor
     [journal]     where the SQLite journal goes
     [run]         status interval, emergency deadline, seed
+    [venue]       cjt run: where orders go ("sim" or "coinbase"), URLs, the key file
+    [live]        cjt run: the safety interlock for the real exchange
+    [ops]         cjt run: the local HTTP endpoint (metrics, health, control)
+    [shutdown]    cjt run: what SIGTERM/SIGINT do with open orders
+    [logging]     cjt run: level and format of the log lines
+
+Secrets are never in this file: the API key comes from a key file (whose path may be here)
+or the environment (``COINBASE_API_KEY``/``COINBASE_API_SECRET``), and the ops token from the
+environment variable ``ops.token_env`` names.
 
 Strategy ``params`` tables are checked against the strategy's own ``Params`` class when the
 strategy is loaded (:func:`load_strategies`), with paths like ``strategies[0].params.x``.
@@ -38,20 +50,34 @@ from .risk_rules import RiskLimits
 from .strategies.base import Strategy
 
 __all__ = [
+    "COINBASE_REST_URL",
+    "COINBASE_USER_WS_URL",
+    "COINBASE_WS_URL",
     "DEFAULT_STRATEGY",
     "DEFAULT_STRATEGY_PATH",
+    "LIVE_ACKNOWLEDGEMENT",
+    "Config",
     "JournalSection",
+    "LiveSection",
+    "LoggingSection",
     "MarketSection",
-    "PaperTradingConfig",
+    "OpsSection",
     "RunSection",
+    "ShutdownSection",
     "SimulatorSection",
     "StrategyEntry",
     "SupervisionSection",
+    "VenueSection",
     "load_config",
     "load_strategies",
 ]
 
 DEFAULT_STRATEGY_PATH = "cjt_actors.strategies.market_maker:MarketMaker"
+COINBASE_REST_URL = "https://api.coinbase.com"
+COINBASE_WS_URL = "wss://advanced-trade-ws.coinbase.com"
+COINBASE_USER_WS_URL = "wss://advanced-trade-ws-user.coinbase.com"
+#: What ``live.acknowledge`` must say, word for word, before ``cjt run`` trades real money.
+LIVE_ACKNOWLEDGEMENT = "I understand that cjt trades real money on my Coinbase account"
 
 
 def _positive(_instance: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -144,8 +170,78 @@ class RunSection:
 
 
 @attrs.frozen(kw_only=True)
-class PaperTradingConfig:
-    """Everything ``cjt paper`` reads from its config file."""
+class VenueSection:
+    """Where ``cjt run`` sends orders.
+
+    ``kind = "sim"``: a ``cjt sim`` simulator; its three URLs are required (``cjt sim``
+    prints them) and must be loopback. ``kind = "coinbase"``: the real exchange, behind the
+    ``[live]`` interlock; the URLs default to Coinbase's and must be https/wss.
+    ``key_file``: the CDP key JSON (mode 0600); without it, the key comes from the
+    environment (``COINBASE_API_KEY``, ``COINBASE_API_SECRET``).
+    """
+
+    kind: Literal["sim", "coinbase"] = "sim"
+    rest_url: str | None = None
+    ws_url: str | None = None
+    user_ws_url: str | None = None
+    key_file: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LiveSection:
+    """The real-exchange interlock: ``enabled = true`` and ``acknowledge`` set to
+    :data:`LIVE_ACKNOWLEDGEMENT` word for word, or ``cjt run`` refuses ``venue.kind =
+    "coinbase"`` (exit code 2). Ignored for the simulator."""
+
+    enabled: bool = False
+    acknowledge: str = ""
+
+
+def _port(_instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise InvalidSpec(f"{attribute.name} must be a port number (0-65535), got {value}")
+
+
+@attrs.frozen(kw_only=True)
+class OpsSection:
+    """The local HTTP endpoint of a running ``cjt run``: ``/metrics``, ``/healthz``,
+    ``/readyz``, ``/status``, ``POST /halt``, ``POST /resume``.
+
+    Bound to ``host:port`` (loopback by default; port 0 picks a free one, printed at
+    start-up). Bound anywhere else, every endpoint but ``/healthz`` needs the token read
+    from the environment variable ``token_env``; start-up fails if it is unset.
+    ``ready_max_age``: an actor whose last status is older than that makes ``/readyz`` 503.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = attrs.field(default=8790, validator=_port)
+    token_env: str = "CJT_OPS_TOKEN"
+    ready_max_age: float = attrs.field(default=30.0, validator=_positive)
+
+
+@attrs.frozen(kw_only=True)
+class ShutdownSection:
+    """``on_stop``: what SIGTERM, SIGINT and ``--duration`` do with open orders:
+    ``"cancel"`` (cancel every one at the venue and verify none remain) or ``"leave"``
+    (leave them working; the journal still records the stop). Emergencies (the kill switch,
+    a crash loop, a revoked key) always cancel."""
+
+    on_stop: Literal["cancel", "leave"] = "cancel"
+
+
+@attrs.frozen(kw_only=True)
+class LoggingSection:
+    """``level``: DEBUG, INFO, WARNING or ERROR; ``format``: ``"auto"`` (JSON lines when
+    stderr is not a terminal, readable lines on one), ``"json"`` or ``"text"``."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "text"] = "auto"
+
+
+@attrs.frozen(kw_only=True)
+class Config:
+    """Everything ``cjt paper`` and ``cjt run`` read from a config file."""
 
     market: MarketSection = attrs.Factory(MarketSection)
     simulator: SimulatorSection = attrs.Factory(SimulatorSection)
@@ -155,6 +251,11 @@ class PaperTradingConfig:
     supervision: SupervisionSection = attrs.Factory(SupervisionSection)
     journal: JournalSection = attrs.Factory(JournalSection)
     run: RunSection = attrs.Factory(RunSection)
+    venue: VenueSection = attrs.Factory(VenueSection)
+    live: LiveSection = attrs.Factory(LiveSection)
+    ops: OpsSection = attrs.Factory(OpsSection)
+    shutdown: ShutdownSection = attrs.Factory(ShutdownSection)
+    logging: LoggingSection = attrs.Factory(LoggingSection)
 
     def __attrs_post_init__(self) -> None:
         names = [s.name for s in self.strategies]
@@ -164,14 +265,14 @@ class PaperTradingConfig:
             raise InvalidSpec(f"strategies: names must be unique, got {names}")
 
 
-def load_config(path: str | Path | None) -> PaperTradingConfig:
+def load_config(path: str | Path | None) -> Config:
     """The config in ``path`` (the defaults when ``None``); raises ConfigError naming keys."""
     if path is None:
-        return PaperTradingConfig()
-    return load_toml(PaperTradingConfig, path)
+        return Config()
+    return load_toml(Config, path)
 
 
-def load_strategies(config: PaperTradingConfig, *, source: str) -> tuple[StrategySpec, ...]:
+def load_strategies(config: Config, *, source: str) -> tuple[StrategySpec, ...]:
     """Import each strategy class and check its params against the class's ``Params``.
 
     Raises:

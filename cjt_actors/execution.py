@@ -58,6 +58,7 @@ from .order_messages import (
     DenyReason,
     EmergencyCancelFinished,
     IntentKind,
+    OpenOrdersLeft,
     OrderDenied,
     OrderFilled,
     OrderUpdated,
@@ -571,6 +572,19 @@ class ExecutionCore:
         if outcome.remaining:
             raise OrdersRemainOpen(outcome, started)
         return outcome
+
+    async def leave_open(self, reason: str) -> OpenOrdersLeft:
+        """Journal the orders the venue reports open, left working on purpose (a requested
+        stop with ``shutdown.on_stop = "leave"``); none is cancelled."""
+        listed = await self.venue.open_orders()
+        left = OpenOrdersLeft(
+            venue=self.venue.name,
+            reason=reason,
+            client_order_ids=tuple(sorted(o.client_order_id for o in listed)),
+            at=trio.current_time(),
+        )
+        await self.journal.append(left, at=left.at)
+        return left
 
     def _ended(self, client_order_id: str) -> bool:
         order = self._orders.get(client_order_id)

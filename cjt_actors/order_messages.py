@@ -40,6 +40,7 @@ __all__ = [
     "HaltTrading",
     "IntentKind",
     "KillSwitchTripped",
+    "OpenOrdersLeft",
     "OrderDenied",
     "OrderFilled",
     "OrderType",
@@ -307,6 +308,18 @@ class ReconciliationStateChanged(Event):
     venue: str
     reconciling: bool
     trigger: str
+    at: float
+
+
+@register
+@attrs.frozen(kw_only=True)
+class OpenOrdersLeft(Event):
+    """The run stopped on request with ``shutdown.on_stop = "leave"``: these orders were left
+    working at the venue, on purpose (the next run recovers them from the journal)."""
+
+    venue: str
+    reason: str
+    client_order_ids: tuple[str, ...]
     at: float
 
 

@@ -27,7 +27,7 @@ from typing import TextIO
 import attrs
 
 from . import session
-from .config import PaperTradingConfig, load_strategies
+from .config import Config, load_strategies
 from .exchange.rest import RestClient
 from .journal import AsyncJournal
 from .pipeline import Pipeline
@@ -60,7 +60,7 @@ class Venue:
 
 
 @contextlib.asynccontextmanager
-async def _market_source(config: PaperTradingConfig) -> AsyncIterator[Venue]:
+async def _market_source(config: Config) -> AsyncIterator[Venue]:
     market = config.market
     if market.source == "coinbase":
         yield Venue(
@@ -90,7 +90,7 @@ async def fetch_product_rules(rest_url: str, products: tuple[str, ...]) -> dict[
 
 
 async def run_paper(
-    config: PaperTradingConfig,
+    config: Config,
     *,
     config_source: str,
     duration: float | None = None,

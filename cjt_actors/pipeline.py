@@ -78,6 +78,9 @@ _FEED_STATUS_CAPACITY = 64  #: feed -> risk; DROP_OLDEST: only the latest status
 _MARKET_EVENTS_CAPACITY = 256  #: book -> strategy trades and bars; DROP_OLDEST: advisory
 _TRADES_CAPACITY = 1024  #: book -> paper executor trades; BLOCK: the queue model needs all
 
+#: Stops someone asked for: with ``cancel_on_stop`` false they leave open orders working.
+_REQUESTED_STOPS = frozenset({StopReason.SIGNAL, StopReason.OPERATOR, StopReason.FINISHED})
+
 
 @attrs.frozen(kw_only=True)
 class StrategySpec:
@@ -107,6 +110,9 @@ class PipelineSettings:
     timer_interval: float = 1.0
     emergency_timeout: float = 10.0
     seed: int | None = None
+    cancel_on_stop: bool = True
+    """False: a requested stop (signal, operator, duration) leaves open orders working and
+    journals them (``OpenOrdersLeft``); emergencies always cancel."""
 
 
 class Pipeline:
@@ -307,6 +313,9 @@ class Pipeline:
         self.root.trigger(StopReason.KILL_SWITCH, detail)
 
     async def _emergency_cancel(self, reason: StopReason) -> None:
+        if not self.settings.cancel_on_stop and reason in _REQUESTED_STOPS:
+            await self.core.leave_open(f"{reason.value}: shutdown.on_stop = leave")
+            return
         await self.core.emergency_cancel_all()
 
     async def run(self, *, duration: float | None = None) -> RootOutcome:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import trio
 
-from .config import PaperTradingConfig
+from .config import Config
 from .emergency import RootOutcome
 from .pipeline import Pipeline, PipelineSettings, StrategySpec
 from .policy import Backoff, Intensity
@@ -33,7 +33,7 @@ __all__ = [
 
 
 def pipeline_settings(
-    config: PaperTradingConfig,
+    config: Config,
     *,
     products: Mapping[str, ProductRules],
     market_url: str,
@@ -59,10 +59,11 @@ def pipeline_settings(
         stale_after=config.market.stale_after,
         emergency_timeout=config.run.emergency_timeout,
         seed=seed,
+        cancel_on_stop=config.shutdown.on_stop == "cancel",
     )
 
 
-def journal_path(config: PaperTradingConfig, *, kind: str) -> Path:
+def journal_path(config: Config, *, kind: str) -> Path:
     """The configured journal path, or ``runs/<kind>-<UTC timestamp>.sqlite``."""
     if config.journal.path is not None:
         return Path(config.journal.path)

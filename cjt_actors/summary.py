@@ -26,6 +26,7 @@ from .market_messages import FeedState, FeedStatusChanged
 from .messages import ChildCrashed, RestartScheduled, RootStopped
 from .order_messages import (
     EmergencyCancelFinished,
+    OpenOrdersLeft,
     OrderDenied,
     OrderFilled,
     OrderUpdated,
@@ -105,6 +106,11 @@ def summarize(entries: Iterable[Entry]) -> RunSummary:
             case RootStopped():
                 stop_reason = f"{message.reason.value}: {message.detail}"
                 exit_code = message.exit_code
+            case OpenOrdersLeft():
+                emergency = (
+                    f"left {len(message.client_order_ids)} order(s) open on purpose "
+                    f"({message.reason})" + _listing(message.client_order_ids)
+                )
             case EmergencyCancelFinished():
                 emergency = (
                     f"{message.open_before} open, {message.cancel_requests} cancel requests, "

@@ -53,7 +53,7 @@ from cjt_actors.actors.risk import ExecutorEvent, StrategyEvent
 from cjt_actors.channels import Mailbox, Outbox
 from cjt_actors.child import ChildSpec
 from cjt_actors.coinbase_venue import CoinbaseVenue, CoinbaseVenueStatistics
-from cjt_actors.config import PaperTradingConfig, load_strategies
+from cjt_actors.config import Config, load_strategies
 from cjt_actors.determinism import deterministic_scheduling
 from cjt_actors.emergency import ExitCode, RootOutcome
 from cjt_actors.exchange.orders import Side
@@ -420,7 +420,7 @@ class Harness:
                 products=rules,
                 market_url=live.exchange.ws_market_url,
                 connector=live.connector,
-                strategies=load_strategies(PaperTradingConfig(), source="test"),
+                strategies=load_strategies(Config(), source="test"),
                 namespace="live-faults",
                 emergency_timeout=EMERGENCY_TIMEOUT,
                 seed=seed,

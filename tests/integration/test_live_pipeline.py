@@ -17,13 +17,14 @@ import trio
 import trio.testing
 
 from cjt_actors.coinbase_venue import CoinbaseVenue
-from cjt_actors.config import PaperTradingConfig, load_strategies
+from cjt_actors.config import Config, load_strategies
 from cjt_actors.emergency import ExitCode
 from cjt_actors.exchange.rest import RestClient
 from cjt_actors.exchange.ws import WebSocketClient
 from cjt_actors.journal import AsyncJournal
 from cjt_actors.order_messages import (
     EmergencyCancelFinished,
+    OpenOrdersLeft,
     OrderFilled,
     ReconciliationStateChanged,
     SubmitOrder,
@@ -68,7 +69,7 @@ async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
                 products=rules,
                 market_url=exchange.ws_market_url,
                 connector=exchange.connect,
-                strategies=load_strategies(PaperTradingConfig(), source="test"),
+                strategies=load_strategies(Config(), source="test"),
                 namespace="live-test",
                 seed=8,
             )
@@ -128,3 +129,51 @@ async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
         (f.size if f.side.value == "BUY" else -f.size) for f in sim.engine.fills(DEFAULT_USER)
     )
     assert dict(summary.positions).get("BTC-USD", Decimal(0)) == signed
+
+
+async def test_a_requested_stop_with_on_stop_leave_leaves_the_orders_and_says_which(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = Simulator(SimulatorConfig(seed=9, start_epoch=EPOCH, tick=0.25))
+    credentials, _ = sim.generate_key()
+    exchange = InMemoryExchange(sim)
+    async with trio.open_nursery() as background:
+        await background.start(sim.run_background)
+        rest = RestClient(
+            exchange.rest_url,
+            credentials=credentials,
+            transport=exchange.http_transport(),
+            now=sim.epoch,
+            rng=random.Random(9),
+        )
+        async with rest, await AsyncJournal.open(tmp_path / "j.sqlite", inline=True) as journal:
+            rules = {p: ProductRules.from_product(await rest.get_product(p)) for p in ("BTC-USD",)}
+            venue = CoinbaseVenue(rest, user_channel=None)
+            settings = PipelineSettings(
+                products=rules,
+                market_url=exchange.ws_market_url,
+                connector=exchange.connect,
+                strategies=load_strategies(Config(), source="test"),
+                namespace="leave-test",
+                seed=9,
+                cancel_on_stop=False,
+            )
+            pipeline = Pipeline(
+                settings, journal, board=StatusBoard(), handle_signals=False, venue=venue
+            )
+            outcome = await pipeline.run(duration=8)
+            entries = [m for _, _, m in await journal.read()]
+        background.cancel_scope.cancel()
+    assert outcome.exit_code == ExitCode.OK
+    assert not [m for m in entries if isinstance(m, EmergencyCancelFinished)]
+    [left] = [m for m in entries if isinstance(m, OpenOrdersLeft)]
+    open_at_sim = sorted(
+        o.client_order_id
+        for o in sim.engine.list_orders(DEFAULT_USER)
+        if o.status.value in ("OPEN", "PENDING")
+    )
+    assert open_at_sim, "the market maker had no quote working at the stop"
+    assert list(left.client_order_ids) == open_at_sim
+    assert summarize((0, 0.0, m) for m in entries).emergency_cancel.startswith(
+        f"left {len(open_at_sim)} order(s) open on purpose"
+    )

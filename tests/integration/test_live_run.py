@@ -10,9 +10,9 @@ import io
 import re
 from pathlib import Path
 
-from cjt_actors.config import JournalSection, PaperTradingConfig, RunSection
+from cjt_actors.config import Config, JournalSection, RunSection, VenueSection
 from cjt_actors.journal import AsyncJournal
-from cjt_actors.live_run import LiveEndpoints, run_live
+from cjt_actors.live_run import run_live
 from cjt_actors.order_messages import ReconciliationStateChanged, SubmitOrder
 from cjt_actors.sim.server import serve_simulator
 from cjt_actors.sim.simulator import DEFAULT_USER, Simulator, SimulatorConfig
@@ -25,15 +25,17 @@ async def test_a_live_run_trades_stops_cleanly_and_a_second_run_resumes_its_jour
     key_file = tmp_path / "key.json"
     simulator.write_key_file(key_file)
     journal_path = tmp_path / "live.sqlite"
-    config = PaperTradingConfig(
-        journal=JournalSection(path=str(journal_path)),
-        run=RunSection(status_interval=1.0, seed=6),
-    )
     async with serve_simulator(simulator) as served:
-        endpoints = LiveEndpoints(
-            rest_url=served.rest_url + "/api/v3/brokerage",
-            ws_url=served.ws_market_url,
-            user_ws_url=served.ws_user_url,
+        config = Config(
+            journal=JournalSection(path=str(journal_path)),
+            run=RunSection(status_interval=1.0, seed=6),
+            venue=VenueSection(
+                kind="sim",
+                rest_url=served.rest_url + "/api/v3/brokerage",
+                ws_url=served.ws_market_url,
+                user_ws_url=served.ws_user_url,
+                key_file=str(key_file),
+            ),
         )
         outputs = []
         for duration in (4, 3):
@@ -41,8 +43,6 @@ async def test_a_live_run_trades_stops_cleanly_and_a_second_run_resumes_its_jour
             code = await run_live(
                 config,
                 config_source="<test>",
-                endpoints=endpoints,
-                key_file=key_file,
                 duration=duration,
                 out=out,
                 handle_signals=False,

@@ -21,8 +21,8 @@ import trio.testing
 from cjt_actors.actors.risk import RiskStatus
 from cjt_actors.cli import main
 from cjt_actors.config import (
+    Config,
     JournalSection,
-    PaperTradingConfig,
     RunSection,
     SimulatorSection,
     load_strategies,
@@ -62,7 +62,7 @@ async def _rules(rest_url: str, **client: object) -> dict[str, ProductRules]:
 
 
 def _market_maker() -> tuple[StrategySpec, ...]:
-    return load_strategies(PaperTradingConfig(), source="test")
+    return load_strategies(Config(), source="test")
 
 
 async def _run_in_memory(
@@ -220,7 +220,7 @@ async def test_run_paper_prints_where_things_are_status_lines_and_the_summary(
     tmp_path: Path,
 ) -> None:
     """The `cjt paper` runner in-process (real time, loopback sockets, a few seconds)."""
-    config = PaperTradingConfig(
+    config = Config(
         simulator=SimulatorSection(tick=0.1),
         journal=JournalSection(path=str(tmp_path / "runs" / "j.sqlite")),
         run=RunSection(status_interval=1.0, seed=4),

@@ -13,8 +13,8 @@ from cjt_actors.actors.book import BookStatus
 from cjt_actors.actors.feed import FeedStatus
 from cjt_actors.config import (
     DEFAULT_STRATEGY,
+    Config,
     MarketSection,
-    PaperTradingConfig,
     StrategyEntry,
     load_config,
     load_strategies,
@@ -33,7 +33,7 @@ from cjt_actors.strategies.market_maker import MarketMaker
 
 def test_no_file_means_the_defaults_which_trade_the_market_maker() -> None:
     config = load_config(None)
-    assert config == PaperTradingConfig()
+    assert config == Config()
     assert config.strategies == (DEFAULT_STRATEGY,)
     [spec] = load_strategies(config, source="<defaults>")
     strategy = spec.factory()
@@ -43,13 +43,13 @@ def test_no_file_means_the_defaults_which_trade_the_market_maker() -> None:
 
 def test_the_defaults_round_trip_through_toml(tmp_path: Path) -> None:
     path = tmp_path / "paper.toml"
-    path.write_text(dump_defaults(PaperTradingConfig))
-    assert load_config(path) == PaperTradingConfig()
+    path.write_text(dump_defaults(Config))
+    assert load_config(path) == Config()
 
 
 def test_every_strategy_problem_is_reported_with_its_path() -> None:
     config = loads_toml(
-        PaperTradingConfig,
+        Config,
         """
         [[strategies]]
         name = "a"
@@ -62,7 +62,7 @@ def test_every_strategy_problem_is_reported_with_its_path() -> None:
         path = "nocolon"
         [[strategies]]
         name = "d"
-        path = "cjt_actors.config:PaperTradingConfig"
+        path = "cjt_actors.config:Config"
         [[strategies]]
         name = "e"
         params = { half_spred_bps = 2 }
@@ -96,7 +96,7 @@ def test_every_strategy_problem_is_reported_with_its_path() -> None:
 )
 def test_bad_values_are_named(toml: str, problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
-        loads_toml(PaperTradingConfig, toml)
+        loads_toml(Config, toml)
 
 
 def test_a_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
