@@ -29,6 +29,7 @@ market maker that requotes faster than the venue answers must not lose its cance
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeAlias, final
@@ -52,6 +53,7 @@ from .lifecycle import (
     Submitted,
     TrackedOrder,
 )
+from .logs import log_event
 from .order_messages import (
     CancelAllOrders,
     CancelOrder,
@@ -73,6 +75,8 @@ from .venue import (
     VenueSignal,
     VenueSyncChanged,
 )
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "ExecutionCore",
@@ -476,6 +480,14 @@ class ExecutionCore:
             client_order_id=order.client_order_id,
             state=_row(order, intent),
         )
+        level = logging.WARNING if update.state is OrderState.UNKNOWN else logging.INFO
+        why = f" ({update.reason})" if update.reason else ""
+        log_event(
+            update,
+            f"order {update.client_order_id} {before.value} -> {update.state.value}{why}",
+            level=level,
+            logger=_log,
+        )
         await publish(update)
 
     async def _apply_fill(
@@ -513,6 +525,12 @@ class ExecutionCore:
             self._counts["duplicate_fills"] += 1
             return
         self._counts["fills"] += 1
+        log_event(
+            filled,
+            f"fill {filled.trade_id}: {filled.side.value} {filled.size} {filled.product_id} "
+            f"@ {filled.price} (order {filled.client_order_id})",
+            logger=_log,
+        )
         await publish(filled)
         if not result.absorbed:
             await self._record_move(order, intent, before, publish)
@@ -538,6 +556,7 @@ class ExecutionCore:
             at=trio.current_time(),
         )
         await self.journal.append(denied, at=denied.at)
+        log_event(denied, f"denied {denied.client_order_id}: {denied.reason.value}", logger=_log)
         await publish(denied)
 
     # -- the emergency step --------------------------------------------------------------------

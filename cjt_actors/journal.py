@@ -19,14 +19,17 @@ trio event loop must not. Every call runs through :func:`trio.to_thread.run_sync
 awaited, and ``await journal.append(...)`` returns only after the commit. The connection is
 opened with ``check_same_thread=False`` and only ever used under that limiter.
 
-Tables (schema version 1; :data:`MIGRATIONS` lists the steps, applied in order on open):
+Tables (schema version 2; :data:`MIGRATIONS` lists the steps, applied in order on open):
 
-* ``events(seq, at, kind, payload)``: everything, in order. ``seq`` is
+* ``events(seq, at, kind, payload, wall)``: everything, in order. ``seq`` is
   ``INTEGER PRIMARY KEY AUTOINCREMENT`` (never reused; contiguous because rows are never
   deleted and a rolled-back insert gives its number back). ``at`` is whatever clock the
-  caller passes (trio time in actors, so a virtual-time run is reproducible). ``kind`` is
+  caller passes (trio time in actors, so a virtual-time run is reproducible; each process's
+  trio clock starts anywhere, so ``at`` is comparable within one process only). ``kind`` is
   the message class name. ``payload`` is canonical JSON: :func:`cjt_actors.codec.encode`
-  dumped by orjson with sorted keys.
+  dumped by orjson with sorted keys. ``wall`` is the Unix time of the write (schema 2;
+  ``NULL`` for rows written before), for people and reports, never for decisions, and
+  not part of the journal hash.
 * ``fills(trade_id, order_key, seq)``: one row per trade id, pointing at its event (the
   payload lives once, in ``events``). The primary key makes ingestion idempotent: a fill
   replayed by the user channel, by polling or after a reconnect is recorded once.
@@ -45,6 +48,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sqlite3
+import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -97,6 +101,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             state TEXT NOT NULL
         )""",
     ),
+    # 2: the wall-clock time of each write (``at`` is each process's own trio clock, which
+    # starts anywhere: only wall time orders events across restarts for people and reports).
+    ("ALTER TABLE events ADD COLUMN wall REAL",),
 )
 
 #: The schema version this code writes.
@@ -157,10 +164,14 @@ class Journal:
     """The synchronous core: one SQLite connection, one writer. Not safe to share between
     threads on its own: :class:`AsyncJournal` serializes access to it."""
 
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        """Use :meth:`open`; this takes a connection that :meth:`open` has prepared."""
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, *, wall: Callable[[], float] = time.time
+    ) -> None:
+        """Use :meth:`open`; this takes a connection that :meth:`open` has prepared.
+        ``wall`` stamps each row's ``wall`` column (tests may fix it)."""
         self._db = connection
         self.path = path
+        self._wall = wall
 
     # -- opening and closing ----------------------------------------------------------------
 
@@ -254,7 +265,10 @@ class Journal:
         return (_finite_time(at), kind, payload)
 
     def _insert(self, row: tuple[float, str, str]) -> int:
-        cursor = self._db.execute("INSERT INTO events (at, kind, payload) VALUES (?, ?, ?)", row)
+        cursor = self._db.execute(
+            "INSERT INTO events (at, kind, payload, wall) VALUES (?, ?, ?, ?)",
+            (*row, self._wall()),
+        )
         seq = cursor.lastrowid
         assert seq is not None  # an INSERT into a rowid table always sets it
         return seq
@@ -388,6 +402,12 @@ class Journal:
         row = self._db.execute("SELECT 1 FROM fills WHERE trade_id = ?", (trade_id,))
         return row.fetchone() is not None
 
+    def wall_times(self, since: int = 0) -> list[tuple[int, float | None]]:
+        """``(seq, wall)`` of every event after ``since``; ``wall`` is None for rows written
+        before schema 2."""
+        rows = self._db.execute("SELECT seq, wall FROM events WHERE seq > ? ORDER BY seq", (since,))
+        return [(seq, wall) for seq, wall in rows]
+
     def orders(self) -> dict[str, dict[str, Any]]:
         """The latest state of every order, by client order id."""
         rows = self._db.execute("SELECT client_order_id, state FROM orders ORDER BY 1")
@@ -512,6 +532,10 @@ class AsyncJournal:
     async def orders(self) -> dict[str, dict[str, Any]]:
         """:meth:`Journal.orders`."""
         return await self._run(self._journal.orders)
+
+    async def wall_times(self, since: int = 0) -> list[tuple[int, float | None]]:
+        """:meth:`Journal.wall_times`."""
+        return await self._run(lambda: self._journal.wall_times(since))
 
     async def digest(self) -> str:
         """:meth:`Journal.digest`."""

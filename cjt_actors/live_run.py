@@ -31,26 +31,50 @@ already knows from the journal; a random namespace (printed) guarantees that.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import secrets
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from . import session
 from .coinbase_venue import CoinbaseVenue
 from .config import Config, load_strategies
-from .exchange.auth import Credentials
+from .exchange.auth import ENV_KEY_NAME, ENV_KEY_SECRET, Credentials
 from .exchange.rest import RestClient
 from .exchange.ws import WebSocketClient
 from .interlock import check_config, check_venue
 from .journal import AsyncJournal
+from .logs import register_secret
 from .pipeline import Pipeline
 from .products import ProductRules
 from .session import describe_product, pipeline_settings, run_with_display
 from .status import StatusBoard
 from .summary import format_summary, summarize
 
-__all__ = ["run_live"]
+__all__ = ["register_key_material", "run_live"]
+
+
+def register_key_material(key_file: str | None) -> None:
+    """Tell the log redactor the key's name and private key, wherever they came from, so no
+    log line can carry them (the parsed :class:`Credentials` never shows them anyway)."""
+    if key_file is None:
+        values = [os.environ.get(ENV_KEY_NAME, ""), os.environ.get(ENV_KEY_SECRET, "")]
+    else:
+        try:
+            document = json.loads(Path(key_file).read_text())
+        except (OSError, ValueError):
+            return  # Credentials.from_file read it a moment ago; nothing more to learn here
+        values = (
+            [str(document.get(field, "")) for field in ("name", "id", "privateKey")]
+            if isinstance(document, dict)
+            else []
+        )
+    for value in values:
+        if value.strip():
+            register_secret(value)
 
 
 async def run_live(
@@ -73,6 +97,7 @@ async def run_live(
     strategies = load_strategies(config, source=config_source)
     key_file = config.venue.key_file
     credentials = Credentials.from_env() if key_file is None else Credentials.from_file(key_file)
+    register_key_material(key_file)
     venue_name = config.venue.kind
     seed = (
         config.run.seed if config.run.seed is not None else random.SystemRandom().randrange(2**32)

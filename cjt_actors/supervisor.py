@@ -47,6 +47,7 @@ import trio
 from .channels import Mailbox, Outbox
 from .child import ChildContext, ChildFunction, ChildSpec
 from .errors import ChildStartError, InvalidSpec, SupervisorGaveUp
+from .logs import actor_scope
 from .messages import (
     ChildCrashed,
     ChildExited,
@@ -524,7 +525,8 @@ class _Run:
         readiness = _Readiness(task_status, incarnation, self._nursery)
         try:
             try:
-                with incarnation.scope:
+                # The child's name is the logging actor of its task and every task it starts.
+                with incarnation.scope, actor_scope(incarnation.ctx.name):
                     await incarnation.slot.spec.run(incarnation.ctx, task_status=readiness)
             finally:
                 incarnation.ctx._release()

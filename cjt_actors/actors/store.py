@@ -12,6 +12,10 @@ writes everything already queued (up to ``batch_size``) in one transaction, so a
 events costs one fsync, not one each. Writes run on the journal's worker thread, off the
 event loop.
 
+Logs: once a batch is durable, each notable event in it becomes one structured log line
+(supervision events, trading-state changes, the kill switch, reconciliations, the feed's
+state, the emergency's steps), so the log tells the story and the journal holds the proof.
+
 Time: each event is journaled with its own ``at`` (trio's clock) when it has one, else the
 moment it is written.
 
@@ -25,13 +29,24 @@ Cancelled: it writes what is still queued, within its shutdown deadline
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 import trio
 
 from ..channels import Mailbox
 from ..child import ChildContext
 from ..journal import AsyncJournal
-from ..messages import Event
+from ..logs import log_event, log_supervisor_event
+from ..market_messages import FeedStatusChanged
+from ..messages import EmergencyTriggered, Event, SupervisorEvent
+from ..order_messages import (
+    EmergencyCancelFinished,
+    KillSwitchTripped,
+    OpenOrdersLeft,
+    ReconciliationStateChanged,
+    TradingStateChanged,
+)
 from ..status import StatusBoard
 
 __all__ = ["StoreActor", "StoreStatus"]
@@ -80,11 +95,53 @@ class StoreActor:
         self._written += len(seqs)
         self._batches += 1
         self._last_seq = seqs[-1]
+        for event in batch:
+            _log(event)
         if self.board is not None:
             self.board.publish(
                 self.name,
                 StoreStatus(written=self._written, batches=self._batches, last_seq=self._last_seq),
             )
+
+
+def _log(event: Event) -> None:
+    """One structured line for a notable event (see "Logs" in the module docstring)."""
+    match event:
+        case SupervisorEvent():
+            log_supervisor_event(event)
+            return
+        case TradingStateChanged():
+            level = logging.WARNING
+            message = (
+                f"trading {event.previous.value} -> {event.state.value} ({event.reason}): "
+                f"{event.detail}"
+            )
+        case KillSwitchTripped():
+            level, message = logging.ERROR, f"kill switch: {event.limit}: {event.detail}"
+        case ReconciliationStateChanged():
+            verb = "reconciling with" if event.reconciling else "reconciled with"
+            level, message = logging.INFO, f"{verb} {event.venue} ({event.trigger})"
+        case FeedStatusChanged():
+            level = logging.INFO
+            message = f"market data feed {event.state.value}: {event.detail}"
+        case EmergencyTriggered():
+            level = logging.WARNING
+            message = f"emergency protocol: {event.reason.value}: {event.detail}"
+        case EmergencyCancelFinished():
+            level = logging.ERROR if event.remaining else logging.INFO
+            message = (
+                f"emergency cancel: {event.open_before} open, {event.remaining} remaining "
+                f"after {event.attempts} round(s)"
+            )
+        case OpenOrdersLeft():
+            count = len(event.client_order_ids)
+            level, message = logging.WARNING, f"left {count} order(s) open: {event.reason}"
+        case _:
+            return
+    log_event(event, message, level=level, logger=_logger)
+
+
+_logger = logging.getLogger("cjt_actors.store")
 
 
 def _take_queued(inbox: trio.MemoryReceiveChannel[Event], limit: int) -> list[Event]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ._common import load_with_overrides, positive_seconds, refuse, source_of
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     import trio
 
     from ..configfile import ConfigError
+    from ..logs import configure_logging
     from ..paper_run import run_paper
 
     source = source_of(args.config)
@@ -57,4 +59,17 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         return refuse("paper", f"bad configuration\n{error}")
-    return trio.run(lambda: run_paper(config, config_source=source, duration=args.duration))
+    # On a terminal the live view owns the screen: only warnings and errors are logged
+    # (to stderr) there; headless, the configured level, as JSON lines.
+    log_format = config.logging.format
+    on_terminal = sys.stdout.isatty()
+    configure_logging(
+        json=None if log_format == "auto" else log_format == "json",
+        level="WARNING"
+        if on_terminal and config.logging.level in ("DEBUG", "INFO")
+        else (config.logging.level),
+    )
+    try:
+        return trio.run(lambda: run_paper(config, config_source=source, duration=args.duration))
+    except ConfigError as error:  # a strategy's params, checked as it is loaded
+        return refuse("paper", f"bad configuration\n{error}")

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import CredentialsError, InvalidSpec
     from ..interlock import LiveTradingRefused
     from ..live_run import run_live
+    from ..logs import configure_logging
 
     source = source_of(args.config)
     try:
@@ -73,6 +74,11 @@ def run(args: argparse.Namespace) -> int:
                 "run": {"seed": args.seed},
                 "ops": {"port": args.ops_port},
             },
+        )
+        log_format = config.logging.format
+        configure_logging(
+            json=None if log_format == "auto" else log_format == "json",
+            level=config.logging.level,
         )
         return trio.run(lambda: run_live(config, config_source=source, duration=args.duration))
     except ConfigError as error:

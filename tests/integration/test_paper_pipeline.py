@@ -260,8 +260,10 @@ def test_cjt_paper_command_in_process(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0, out
     assert "seed 9" in out
     assert journal.exists()
-    assert main(["paper", "--duration", "0"]) == 2
-    assert "--duration must be > 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:
+        main(["paper", "--duration", "0"])
+    assert caught.value.code == 2
+    assert "--duration: must be > 0 seconds, got 0" in capsys.readouterr().err
 
 
 def test_the_same_seed_gives_the_same_journal(tmp_path: Path) -> None:

@@ -81,6 +81,47 @@ def test_open_creates_a_wal_journal_with_full_sync_and_the_current_schema(tmp_pa
         assert db.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
 
 
+def test_each_row_gets_its_wall_time_which_the_digest_ignores(tmp_path: Path) -> None:
+    """``at`` is each process's trio clock; only ``wall`` orders rows across restarts."""
+    clock = iter([1_700_000_000.0, 1_700_000_001.5, 1_800_000_000.0, 1_800_000_009.0])
+    with Journal.open(tmp_path / "a.db") as a:
+        a._wall = lambda: next(clock)
+        a.append(started(1), at=5.0)
+        a.append(started(2), at=6.0)
+        first = a.wall_times()
+        digest = a.digest()
+    with Journal.open(tmp_path / "b.db") as b:
+        b._wall = lambda: next(clock)
+        b.append(started(1), at=5.0)
+        b.append(started(2), at=6.0)
+        assert b.wall_times() == [(1, 1_800_000_000.0), (2, 1_800_000_009.0)]
+        assert b.wall_times(since=1) == [(2, 1_800_000_009.0)]
+        assert b.digest() == digest  # same content, other wall times: same hash
+    assert first == [(1, 1_700_000_000.0), (2, 1_700_000_001.5)]
+
+
+def test_a_schema_1_journal_is_migrated_and_its_old_rows_have_no_wall_time(
+    tmp_path: Path,
+) -> None:
+    from cjt_actors.journal import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    with raw(path) as db:  # a journal as version 1 wrote it
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("UPDATE schema_version SET version = 1")
+        db.execute("INSERT INTO events (at, kind, payload) VALUES (1.0, 'x', '{}')")
+    with Journal.open(path) as journal:
+        journal.append(started(2), at=2.0)
+        walls = journal.wall_times()
+    assert walls[0] == (1, None)
+    assert walls[1][0] == 2
+    assert walls[1][1] is not None
+    with raw(path) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+
+
 def test_reopening_keeps_the_content(tmp_path: Path) -> None:
     """A restart reads back what the last run wrote (no re-migration, no loss)."""
     path = tmp_path / "j.db"
