@@ -114,10 +114,14 @@ class CancelAllOrders(Command):
 @register
 @attrs.frozen(kw_only=True)
 class HaltTrading(Command):
-    """An operator (or the root) stops new orders: risk enters HALTED; cancels still pass."""
+    """An operator (or the root) stops new orders: risk enters HALTED; cancels still pass.
+
+    ``flatten``: also cancel every working order and close every position with market
+    orders (risk sends them itself: they only reduce exposure)."""
 
     detail: str
     at: float
+    flatten: bool = False
 
 
 @register

@@ -241,6 +241,7 @@ class Pipeline:
             kill_switch=self._kill_switch,
             recover=recover_risk,
             board=board,
+            namespace=settings.namespace,
         )
         book = BookActor(
             products=products,

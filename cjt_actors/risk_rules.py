@@ -82,7 +82,7 @@ from __future__ import annotations
 import collections
 import decimal
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Final
@@ -109,6 +109,7 @@ from .order_messages import (
     PositionState,
     ReconciliationStateChanged,
     SubmitOrder,
+    TimeInForce,
     TradingState,
     TradingStateChanged,
 )
@@ -118,6 +119,7 @@ from .products import ProductRules
 __all__ = [
     "DAILY_LOSS_LIMIT",
     "EMERGENCY",
+    "FLATTEN_STRATEGY",
     "LOSS_STREAK",
     "MAX_DRAWDOWN",
     "OPERATOR",
@@ -138,6 +140,8 @@ OPERATOR: Final = "OPERATOR"
 EMERGENCY: Final = "EMERGENCY"
 REARMED: Final = "REARMED"
 RESUMED: Final = "RESUMED"
+#: The ``strategy`` of the market orders a halt with ``flatten`` sends.
+FLATTEN_STRATEGY: Final = "risk:flatten"
 SHUTDOWN: Final = "SHUTDOWN"
 
 #: Latch reasons that mean "the run is stopping because someone asked", not "something is
@@ -748,6 +752,46 @@ class RiskEngine:
             return
         self._move(TradingState.HALTED, reason, detail, now, resumable=resumable)
 
+    def flatten_orders(
+        self, make_id: Callable[[str], str], *, now: float
+    ) -> tuple[list[SubmitOrder], list[str]]:
+        """Market orders that close every position, approved and counted as working; and
+        the positions too small to close (below the product's minimum size, or not a whole
+        number of base increments), in words.
+
+        Only for a halt with ``flatten``: these orders bypass the state check because each
+        one only reduces a position. ``make_id(product_id)`` gives each a fresh
+        ``client_order_id``.
+        """
+        orders: list[SubmitOrder] = []
+        dust: list[str] = []
+        for product_id in sorted(self._positions):
+            quantity = self._positions[product_id].quantity
+            rules = self.products.get(product_id)
+            if quantity == 0 or rules is None:
+                continue
+            size = _to_increment(abs(quantity), rules.base_increment)
+            if size < rules.base_min_size:
+                dust.append(
+                    f"{product_id} {quantity}: below the minimum size {rules.base_min_size}"
+                )
+                continue
+            order = SubmitOrder(
+                strategy=FLATTEN_STRATEGY,
+                client_order_id=make_id(product_id),
+                product_id=product_id,
+                side=Side.SELL if quantity > 0 else Side.BUY,
+                order_type=OrderType.MARKET,
+                size=size,
+                limit_price=None,
+                time_in_force=TimeInForce.IOC,
+                post_only=False,
+                at=now,
+            )
+            self._record_approval(order)
+            orders.append(order)
+        return orders, dust
+
     def resume(self, detail: str, *, now: float) -> Decision:
         """Lift a resumable halt, back to the state before it."""
         if self._state is not TradingState.HALTED:
@@ -1177,6 +1221,11 @@ class RiskEngine:
                 previous=previous, state=state, reason=reason, detail=detail, at=now
             )
         )
+
+
+def _to_increment(value: Decimal, increment: Decimal) -> Decimal:
+    """``value`` rounded down to a whole number of ``increment``."""
+    return (value / increment).to_integral_value(rounding=decimal.ROUND_DOWN) * increment
 
 
 def _in_window(times: collections.deque[float], now: float, window: float) -> int:

@@ -9,8 +9,13 @@ the engine is never seen half-updated):
       :class:`HaltTrading`, :class:`ResumeTrading`) from the strategies and the operator.
       Expected: BLOCK, a few hundred deep (strategies never wait on it: a full mailbox is
       their BACKPRESSURE denial).
+      A :class:`HaltTrading` with ``flatten`` also sends the executor a
+      :class:`CancelAllOrders` and one market order per open position that closes it
+      (strategy ``risk:flatten``, ids from the run's ``namespace``).
     * ``order_events`` (:class:`OrderUpdated`, :class:`OrderFilled`, and the executor's own
-      :class:`OrderDenied` of a submit risk approved) from the executor.
+      :class:`OrderDenied` of a submit risk approved; :class:`ReconciliationStateChanged`:
+      while the executor reconciles every submit is denied ``RECONCILING``) from the
+      executor.
       Expected: BLOCK, never dropped (positions are built from it).
     * ``views``: the latest :class:`BookUpdated` per product from the book (conflating:
       risk only needs the newest mid and trust state).
@@ -54,6 +59,7 @@ batch of state changes being journaled is finished within the shutdown deadline.
 from __future__ import annotations
 
 import collections
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import TypeAlias
@@ -64,6 +70,7 @@ import trio
 from ..channels import ConflatingMailbox, Mailbox, Outbox
 from ..child import ChildContext
 from ..halt import HaltLatch
+from ..lifecycle import derive_client_order_id
 from ..market_messages import BookUpdated, FeedStatusChanged
 from ..messages import Event
 from ..order_messages import (
@@ -87,6 +94,8 @@ from ..products import ProductRules
 from ..risk_rules import OPERATOR, Decision, RiskEngine, RiskLimits, RiskMemo
 from ..status import StatusBoard
 from .executor import ExecutorCommand
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "ExecutorEvent",
@@ -174,6 +183,8 @@ class RiskActor:
     recover: Callable[[], Awaitable[RiskRecovery]]
     board: StatusBoard | None = None
     name: str = "risk"
+    namespace: str = "risk"
+    """Where the ``client_order_id`` of a flatten's orders come from (the run's namespace)."""
     # Carried across incarnations on purpose (see "Restart" in the module docstring).
     _memo: RiskMemo | None = attrs.field(default=None, init=False)
     _started_at: float | None = attrs.field(default=None, init=False)
@@ -184,6 +195,7 @@ class RiskActor:
     _approved: int = attrs.field(default=0, init=False)
     _cancels: int = attrs.field(default=0, init=False)
     _unjournaled: int = attrs.field(default=0, init=False)
+    _flattens: int = attrs.field(default=0, init=False)
 
     async def run(
         self, ctx: ChildContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -230,6 +242,10 @@ class RiskActor:
         self._memo = engine.memo()
         if publish and self.board is not None:
             self.board.publish(self.name, self._status(engine, now))
+
+    def _flatten_id(self, product_id: str) -> str:
+        self._flattens += 1
+        return derive_client_order_id(self.namespace, f"risk:flatten:{self._flattens}")
 
     def _trip(self, detail: str) -> None:
         if not self._kill_switch_called:
@@ -292,6 +308,8 @@ class _Gate:
                     self.actor._cancels += 1
                 case HaltTrading():
                     engine.halt(OPERATOR, f"operator: {intent.detail}", now=now)
+                    if intent.flatten:
+                        await self._flatten(intent.detail, now)
                 case ResumeTrading():
                     engine.resume(intent.detail, now=now)
                 case _:
@@ -355,6 +373,20 @@ class _Gate:
             self.actor._remember(self.engine, now)
             raise
         self.actor._approved += 1
+
+    async def _flatten(self, detail: str, now: float) -> None:
+        """Cancel every working order, then close every position at market."""
+        await self.executor.send(
+            CancelAllOrders(reason=f"flatten: {detail}", product_id="", at=now)
+        )
+        self.actor._cancels += 1
+        orders, dust = self.engine.flatten_orders(self.actor._flatten_id, now=now)
+        self.actor._remember(self.engine, now)
+        for order in orders:
+            await self.executor.send(order)
+            self.actor._approved += 1
+        for what in dust:
+            _log.warning("flatten: %s: left as it is", what, extra={"event": "flatten_dust"})
 
     async def _cancel(self, cancel: CancelOrder, now: float) -> None:
         decision = self.engine.check_cancel(cancel, now)

@@ -1166,3 +1166,25 @@ def test_a_restarted_risk_actor_keeps_denying_while_the_reconciliation_it_missed
     again = engine()
     again.adopt(risk.memo())
     assert reason(again.check_submit(submit("x"), 0.0)) is DenyReason.RECONCILING
+
+
+# -- flatten ------------------------------------------------------------------------------------
+
+
+def test_flatten_closes_each_position_and_reports_what_is_too_small_to_close() -> None:
+    risk = engine()
+    risk.on_order_filled(filled("t1", side=Side.SELL, size="0.02"), 0.0)  # short BTC
+    risk.on_order_filled(filled("t2", product="ETH-USD", size="0.0004", coid="e1"), 0.0)
+    ids = iter(["f1", "f2"])
+    orders, dust = risk.flatten_orders(lambda product: next(ids), now=3.0)
+    [close] = orders
+    assert (close.client_order_id, close.product_id, close.side, close.size, close.at) == (
+        "f1",
+        "BTC-USD",
+        Side.BUY,
+        D("0.02"),
+        3.0,
+    )
+    assert close.order_type is OrderType.MARKET
+    assert dust == ["ETH-USD 0.0004: below the minimum size 0.001"]
+    assert risk.snapshot(3.0).open_orders == 1

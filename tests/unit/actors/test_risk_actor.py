@@ -52,6 +52,7 @@ from cjt_actors.products import ProductRules
 from cjt_actors.risk_rules import (
     DAILY_LOSS_LIMIT,
     EMERGENCY,
+    FLATTEN_STRATEGY,
     OPERATOR,
     RESUMED,
     SHUTDOWN,
@@ -356,6 +357,37 @@ async def test_an_operator_halt_and_resume(
         RESUMED
     ]
     assert drain(running.to_executor) == [submit("c2")]
+
+
+async def test_a_halt_with_flatten_cancels_everything_and_closes_positions_at_market(
+    running: Rig, autojump_clock: trio.testing.MockClock
+) -> None:
+    running.send(fill("t1", size="0.300000071"))  # long, with a remainder below the lot
+    await settle()
+    running.send(HaltTrading(detail="flatten now", at=0.0, flatten=True))
+    await settle()
+    cancel_all, close = drain(running.to_executor)
+    assert cancel_all == CancelAllOrders(reason="flatten: flatten now", product_id="", at=0.0)
+    assert isinstance(close, SubmitOrder)
+    assert (close.strategy, close.side, close.order_type) == (
+        FLATTEN_STRATEGY,
+        Side.SELL,
+        OrderType.MARKET,
+    )
+    assert close.size == D("0.30000007")  # rounded down to the base increment
+    assert running.status().state is TradingState.HALTED
+    assert running.status().open_orders == 1  # the closing order counts while it works
+    # Halted, a strategy's new orders are still refused; the closing one went through.
+    running.send(submit("c9"))
+    await settle()
+    [denied] = drain(running.strategy)
+    assert isinstance(denied, OrderDenied)
+    assert denied.reason is DenyReason.TRADING_HALTED
+    running.send(HaltTrading(detail="again", at=0.0, flatten=True))
+    await settle()
+    _, again = drain(running.to_executor)
+    assert isinstance(again, SubmitOrder)
+    assert again.client_order_id != close.client_order_id  # a fresh id each time
 
 
 async def test_feed_status_and_order_events_move_the_picture(
