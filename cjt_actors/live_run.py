@@ -95,7 +95,7 @@ async def run_live(
     """
     endpoints = check_config(config)
     strategies = load_strategies(config, source=config_source)
-    key_file = config.venue.key_file
+    key_file = config.venue.key_file  # "~" already expanded by the command
     credentials = Credentials.from_env() if key_file is None else Credentials.from_file(key_file)
     register_key_material(key_file)
     venue_name = config.venue.kind

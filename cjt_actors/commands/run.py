@@ -4,6 +4,7 @@ behind the live-trading interlock)."""
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from ._common import load_with_overrides, positive_seconds, refuse, source_of
@@ -50,6 +51,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    import attrs
     import trio
 
     from ..configfile import ConfigError
@@ -75,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
                 "ops": {"port": args.ops_port},
             },
         )
+        if config.venue.key_file is not None:  # "~/..." in a config means the home directory
+            expanded = os.path.expanduser(config.venue.key_file)
+            config = attrs.evolve(config, venue=attrs.evolve(config.venue, key_file=expanded))
         log_format = config.logging.format
         configure_logging(
             json=None if log_format == "auto" else log_format == "json",

@@ -197,3 +197,35 @@ def test_cjt_run_refuses_a_bad_duration(duration: str, capsys: pytest.CaptureFix
         main(_run_args("--venue", "sim", "--duration", duration))
     assert caught.value.code == 2
     assert "--duration" in capsys.readouterr().err
+
+
+def test_the_example_configs_in_docs_load_and_pass_the_config_checks() -> None:
+    from cjt_actors.config import load_config, load_strategies
+
+    docs = Path(__file__).parents[2] / "docs"
+    sim = load_config(docs / "live-sim.toml")
+    assert check_config(sim).rest_url == "http://127.0.0.1:8765"
+    live = load_config(docs / "live.toml")
+    assert check_config(live).rest_url == "https://api.coinbase.com"
+    assert live.live.acknowledge == LIVE_ACKNOWLEDGEMENT
+    for config in (sim, live):
+        assert load_strategies(config, source="docs")
+
+
+def test_check_config_names_every_problem_and_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[venue]\nkind = "coinbase"\n[opps]\nport = 1\n[ops]\nport = 70000\n')
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "opps: unknown key 'opps' (did you mean 'ops'?)" in err
+    assert "ops: port must be a port number (0-65535), got 70000" in err
+    unlocked = tmp_path / "live.toml"
+    unlocked.write_text('[venue]\nkind = "coinbase"\n')
+    assert main(["check-config", str(unlocked)]) == 2
+    assert "live.enabled: must be true" in capsys.readouterr().out
+    assert main(["check-config", "--defaults"]) == 0
+    defaults = capsys.readouterr().out
+    assert "[ops]" in defaults
+    assert 'on_stop = "cancel"' in defaults
