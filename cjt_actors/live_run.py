@@ -31,23 +31,27 @@ already knows from the journal; a random namespace (printed) guarantees that.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import secrets
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TextIO
 
 from . import session
 from .coinbase_venue import CoinbaseVenue
 from .config import Config, load_strategies
+from .errors import InvalidSpec
 from .exchange.auth import ENV_KEY_NAME, ENV_KEY_SECRET, Credentials
 from .exchange.rest import RestClient
 from .exchange.ws import WebSocketClient
 from .interlock import check_config, check_venue
 from .journal import AsyncJournal
 from .logs import register_secret
+from .ops import PipelineOpsSource, ReadinessPolicy, serve_ops
 from .pipeline import Pipeline
 from .products import ProductRules
 from .session import describe_product, pipeline_settings, run_with_display
@@ -75,6 +79,43 @@ def register_key_material(key_file: str | None) -> None:
     for value in values:
         if value.strip():
             register_secret(value)
+
+
+@contextlib.asynccontextmanager
+async def _ops_endpoint(
+    config: Config, pipeline: Pipeline, say: Callable[[str], None]
+) -> AsyncIterator[None]:
+    """Serve ``/metrics``, ``/healthz``, ``/readyz``, ``/status``, ``/halt`` and ``/resume``
+    for the block, if ``ops.enabled``; the token (from ``ops.token_env``) is redacted from
+    logs. Raises InvalidSpec when the endpoint cannot be opened (a port in use, a host
+    that is not loopback without a token)."""
+    ops = config.ops
+    if not ops.enabled:
+        yield
+        return
+    token = os.environ.get(ops.token_env) or None
+    if token is not None:
+        register_secret(token)
+    source = PipelineOpsSource(pipeline)
+    policy = ReadinessPolicy(max_silence=ops.ready_max_age)
+    serving = False
+    try:
+        async with serve_ops(
+            source, host=ops.host, port=ops.port, token=token, policy=policy
+        ) as url:
+            serving = True
+            say(f"ops: {url} (/metrics /healthz /readyz /status; `cjt status --url {url}`)")
+            yield
+    except* OSError as group:
+        if serving:
+            raise  # not about opening the endpoint
+        error = group.exceptions[0]
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+        raise InvalidSpec(
+            f"ops: cannot listen on {ops.host}:{ops.port} ({error}); set ops.port "
+            "(0 picks a free port) or ops.enabled = false"
+        ) from None
 
 
 async def run_live(
@@ -151,18 +192,20 @@ async def run_live(
                 settings, journal, board=board, handle_signals=handle_signals, venue=venue
             )
             names = ", ".join(s.name for s in strategies)
+            on_stop = "cancelled" if config.shutdown.on_stop == "cancel" else "left working"
             say(
                 f"trading: strategies {names} (order ids {namespace}); "
-                "Ctrl-C stops (open orders are cancelled at the venue)"
+                f"SIGTERM or Ctrl-C stops (open orders are {on_stop} at the venue)"
             )
-            outcome = await run_with_display(
-                pipeline,
-                products=tuple(rules),
-                status_interval=config.run.status_interval,
-                say=say,
-                live_view=out is None and sys.stdout.isatty(),
-                duration=duration,
-            )
+            async with _ops_endpoint(config, pipeline, say):
+                outcome = await run_with_display(
+                    pipeline,
+                    products=tuple(rules),
+                    status_interval=config.run.status_interval,
+                    say=say,
+                    live_view=out is None and sys.stdout.isatty(),
+                    duration=duration,
+                )
             summary = summarize(await journal.read())
             say(format_summary(summary))
             say(f"journal: {journal_path}")

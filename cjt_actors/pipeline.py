@@ -199,7 +199,11 @@ class Pipeline:
             paper = PaperVenue(products, settings.paper, rng=random.Random(rng.random()))
             venue = paper
         self.venue: Venue = venue
-        self.core = ExecutionCore(self.venue, journal)
+        # Order requests are timed for /metrics (cjt_venue_request_seconds). Imported here:
+        # the ops package reads pipelines, so importing it at the top would be circular.
+        from .ops.timing import timed_venue
+
+        self.core = ExecutionCore(timed_venue(self.venue), journal)
 
         async def recover_risk() -> RiskRecovery:
             state = await read_journal_state(journal)
@@ -343,9 +347,11 @@ class Pipeline:
         await trio.sleep(duration)
         self.root.trigger(StopReason.OPERATOR, f"the run's duration ({duration:g} s) is over")
 
-    async def halt(self, detail: str) -> None:
-        """An operator's halt: risk enters HALTED (cancels still pass)."""
-        await self._send_intent(HaltTrading(detail=detail, at=trio.current_time()))
+    async def halt(self, detail: str, *, flatten: bool = False) -> None:
+        """An operator's halt: risk enters HALTED (cancels still pass); with ``flatten``, it
+        also cancels every working order and closes every position at market."""
+        intent = HaltTrading(detail=detail, at=trio.current_time(), flatten=flatten)
+        await self._send_intent(intent)
 
     async def resume(self, detail: str) -> None:
         """An operator's resume of a manual halt."""

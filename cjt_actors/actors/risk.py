@@ -311,7 +311,13 @@ class _Gate:
                     if intent.flatten:
                         await self._flatten(intent.detail, now)
                 case ResumeTrading():
-                    engine.resume(intent.detail, now=now)
+                    decision = engine.resume(intent.detail, now=now)
+                    if not decision.approved:
+                        _log.warning(
+                            "resume refused: %s",
+                            decision.detail,
+                            extra={"event": "resume_refused", "detail_": intent.detail},
+                        )
                 case _:
                     raise AssertionError(f"not a risk intent: {intent!r}")
             await self.after(now)

@@ -301,6 +301,8 @@ class RunProcess:
                 str(journal),
                 "--seed",
                 str(100 + number),
+                "--ops-port",
+                "0",
                 "--duration",
                 str(duration),
             ],

@@ -10,7 +10,7 @@ import io
 import re
 from pathlib import Path
 
-from cjt_actors.config import Config, JournalSection, RunSection, VenueSection
+from cjt_actors.config import Config, JournalSection, OpsSection, RunSection, VenueSection
 from cjt_actors.journal import AsyncJournal
 from cjt_actors.live_run import run_live
 from cjt_actors.order_messages import ReconciliationStateChanged, SubmitOrder
@@ -29,6 +29,7 @@ async def test_a_live_run_trades_stops_cleanly_and_a_second_run_resumes_its_jour
         config = Config(
             journal=JournalSection(path=str(journal_path)),
             run=RunSection(status_interval=1.0, seed=6),
+            ops=OpsSection(port=0),
             venue=VenueSection(
                 kind="sim",
                 rest_url=served.rest_url + "/api/v3/brokerage",
@@ -59,6 +60,7 @@ async def test_a_live_run_trades_stops_cleanly_and_a_second_run_resumes_its_jour
     assert re.search(r"^venue: http://127\.0\.0\.1:\d+ \(key <Credentials ES256", first, re.M)
     assert f"journal: {journal_path}\n" in first
     assert "resuming after" in second
+    assert re.search(r"^ops: http://127\.0\.0\.1:\d+ \(/metrics", first, re.M), first
     assert re.search(r"^t=[123]s \| BTC-USD \S+/\S+ ok", first, re.M), first
     assert "== summary ==" in second
     assert open_at_sim == []  # both stops cancelled everything at the venue
