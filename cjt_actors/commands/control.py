@@ -83,7 +83,11 @@ def halt(args: argparse.Namespace) -> int:
     answer = _call(args, "POST", "/halt", body)
     if isinstance(answer, int):
         return answer
-    print(f"cjt halt: {answer.get('result', 'sent')}")
+    flatten = " with flatten" if answer.get("flatten") else ""
+    print(
+        f"cjt halt: {answer.get('sent')}{flatten} queued for risk ({answer.get('detail')}); "
+        "`cjt status` shows the trading state"
+    )
     return 0
 
 
@@ -91,7 +95,10 @@ def resume(args: argparse.Namespace) -> int:
     answer = _call(args, "POST", "/resume", {"detail": args.reason})
     if isinstance(answer, int):
         return answer
-    print(f"cjt resume: {answer.get('result', 'sent')}")
+    print(
+        f"cjt resume: {answer.get('sent')} queued for risk ({answer.get('detail')}); a halt "
+        "that cannot be resumed (the kill switch) stays: `cjt status` shows the state"
+    )
     return 0
 
 
@@ -144,24 +151,45 @@ def _host_for_url(host: str) -> str:
 
 
 def _format_status(status: dict[str, Any]) -> str:
-    """The daemon's status, a few readable lines (``--json`` shows everything)."""
-    lines = []
-    for key in ("trading_state", "equity", "drawdown", "open_orders", "feed", "restarts"):
-        if key in status:
-            lines.append(f"{key.replace('_', ' '):<14}{status[key]}")
-    positions = status.get("positions") or {}
-    if isinstance(positions, dict) and positions:
-        shown = ", ".join(f"{product} {quantity}" for product, quantity in positions.items())
-        lines.append(f"{'positions':<14}{shown}")
-    for key, value in status.items():
-        if key not in {
-            "trading_state",
-            "equity",
-            "drawdown",
-            "open_orders",
-            "feed",
-            "restarts",
-            "positions",
-        }:
-            lines.append(f"{key.replace('_', ' '):<14}{value}")
+    """The daemon's ``/status`` in a few readable lines (``--json`` shows everything)."""
+    lines = [f"ready         {'yes' if status.get('ready') else 'NO'}"]
+    failed = [c for c in status.get("checks") or [] if not c.get("ok")]
+    lines.extend(f"  not ready:  {c.get('name')}: {c.get('detail')}" for c in failed)
+    trading = status.get("trading")
+    if trading:
+        why = (
+            f" ({trading.get('reason')}: {trading.get('detail')})" if trading.get("reason") else ""
+        )
+        lines.append(f"trading       {trading.get('state')}{why}")
+    pnl = status.get("pnl")
+    if pnl:
+        lines.append(
+            f"pnl           equity {pnl.get('equity')}, drawdown {pnl.get('drawdown')}, "
+            f"day {pnl.get('day_pnl')}, exposure {pnl.get('gross_exposure')}"
+        )
+    held = [p for p in status.get("positions") or [] if p.get("quantity") not in ("0", None)]
+    if held:
+        shown = ", ".join(f"{p.get('product')} {p.get('quantity')}" for p in held)
+        lines.append(f"positions     {shown}")
+    orders = status.get("orders")
+    if orders:
+        reconciling = ", RECONCILING" if orders.get("reconciling") else ""
+        lines.append(
+            f"orders        {orders.get('working')} working, {orders.get('submitted')} "
+            f"submitted, {orders.get('fills')} fills{reconciling}"
+        )
+    denials = status.get("denials") or {}
+    if denials:
+        shown = ", ".join(f"{reason} {count}" for reason, count in sorted(denials.items()))
+        lines.append(f"denials       {shown}")
+    feed = status.get("feed")
+    if feed:
+        lines.append(f"feed          {feed.get('state')}, reconnects {feed.get('reconnects')}")
+    for book in status.get("books") or []:
+        lines.append(
+            f"book          {book.get('product')} {book.get('best_bid')}/{book.get('best_ask')} "
+            f"{book.get('state')}"
+        )
+    restarts = sum(int(a.get("restarts") or 0) for a in status.get("actors") or [])
+    lines.append(f"restarts      {restarts}")
     return "\n".join(lines)
