@@ -88,3 +88,40 @@ async def test_a_live_run_trades_stops_cleanly_and_a_second_run_resumes_its_jour
             if o.client_order_id == intent.client_order_id
         ]
         assert len(placed) <= 1, intent.client_order_id
+
+
+async def test_an_ops_port_in_use_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    import pytest
+
+    from cjt_actors.errors import InvalidSpec
+
+    simulator = Simulator(SimulatorConfig(seed=5, tick=0.1))
+    key_file = tmp_path / "key.json"
+    simulator.write_key_file(key_file)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with serve_simulator(simulator) as served:
+            config = Config(
+                journal=JournalSection(path=str(tmp_path / "j.sqlite")),
+                ops=OpsSection(port=port),
+                venue=VenueSection(
+                    kind="sim",
+                    rest_url=served.rest_url,
+                    ws_url=served.ws_market_url,
+                    user_ws_url=served.ws_user_url,
+                    key_file=str(key_file),
+                ),
+            )
+            with pytest.raises(InvalidSpec, match=f"ops: cannot listen on 127.0.0.1:{port}"):
+                await run_live(
+                    config,
+                    config_source="<test>",
+                    duration=5,
+                    out=io.StringIO(),
+                    handle_signals=False,
+                )
+    assert [o for o in simulator.engine.list_orders(DEFAULT_USER)] == []  # nothing traded
