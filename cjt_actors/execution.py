@@ -39,6 +39,7 @@ import trio
 
 from .errors import CjtError, ExchangeError
 from .journal import AsyncJournal
+from .latency import TICK_TO_TRADE_BUCKETS, LatencyHistogram
 from .lifecycle import (
     Accepted,
     CancelAcknowledged,
@@ -154,6 +155,8 @@ class ExecutionCore:
         self._unsent: set[str] = set()  #: registered, intent not yet journaled
         self._emergency_reports = 0
         self._reconciling = False
+        #: Tick-to-trade of the orders this process submitted (see :meth:`submit`).
+        self.tick_to_trade = LatencyHistogram(TICK_TO_TRADE_BUCKETS)
         self._counts: dict[str, int] = dict.fromkeys(
             (
                 "submitted",
@@ -320,6 +323,10 @@ class ExecutionCore:
         await self.journal.append_for_order(
             command, at=trio.current_time(), client_order_id=coid, state=_row(order, command)
         )
+        if command.trigger_at is not None:
+            # From the frame's arrival to the request leaving: strategy, risk, the write-ahead
+            # journal included. Only fresh intents: a re-sent one's trigger is history.
+            self.tick_to_trade.observe(max(0.0, trio.current_time() - command.trigger_at))
         await self._send(order, publish)
 
     async def deny_duplicate(self, command: SubmitOrder, publish: Publish) -> None:

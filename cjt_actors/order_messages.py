@@ -76,7 +76,9 @@ class TimeInForce(enum.Enum):
 @attrs.frozen(kw_only=True)
 class SubmitOrder(Command):
     """Place an order. ``size`` is in base units; ``limit_price`` is ``None`` for a market
-    order; ``post_only`` orders that would take liquidity are rejected by the venue."""
+    order; ``post_only`` orders that would take liquidity are rejected by the venue.
+    ``trigger_at``: when the market data that prompted it arrived (trio's clock of this
+    process), for tick-to-trade latency; ``None`` when no frame prompted it."""
 
     strategy: str
     client_order_id: str
@@ -88,6 +90,7 @@ class SubmitOrder(Command):
     time_in_force: TimeInForce
     post_only: bool
     at: float
+    trigger_at: float | None = None
 
 
 @register

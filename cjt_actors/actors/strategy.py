@@ -215,7 +215,12 @@ class StrategyActor:
     async def _read_views(views: ConflatedReceiver[BookUpdated], driver: _Driver) -> None:
         async for update in views:
             driver.state.record_view(update.view)
-            driver.dispatch(driver.strategy.on_book, update.view, driver.state)
+            # The frame that changed the book is what this view's orders answer to.
+            driver.trigger_at = update.view.updated_at
+            try:
+                driver.dispatch(driver.strategy.on_book, update.view, driver.state)
+            finally:
+                driver.trigger_at = None
 
     @staticmethod
     async def _read_market(
@@ -278,6 +283,8 @@ class _Driver:
         self._counts = collections.Counter[str]()
         self._denied = collections.Counter[str]()
         self._denial_pause = denial_pause
+        #: While ``on_book`` runs: when the frame behind its view arrived (tick-to-trade).
+        self.trigger_at: float | None = None
         self._paused_until: dict[str, float] = {}
 
     # -- callbacks ----------------------------------------------------------------------------
@@ -365,6 +372,7 @@ class _Driver:
             time_in_force=submit.time_in_force,
             post_only=submit.post_only,
             at=now,
+            trigger_at=self.trigger_at,
         )
         try:
             self.intents.send_nowait(order)

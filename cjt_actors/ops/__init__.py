@@ -13,14 +13,14 @@ layers, each testable alone:
   :mod:`~cjt_actors.ops.status_json`: pure functions of a snapshot;
 * :mod:`~cjt_actors.ops.app` (Starlette) and :mod:`~cjt_actors.ops.server` (Hypercorn on
   trio): :func:`serve_ops`;
-* :mod:`~cjt_actors.ops.latency` and :mod:`~cjt_actors.ops.timing`: order round-trip
+* :mod:`~cjt_actors.latency` and :mod:`~cjt_actors.ops.timing`: order round-trip
   histograms, measured by wrapping the venue.
 """
 
 from __future__ import annotations
 
+from ..latency import HistogramSnapshot, LatencyHistogram
 from .app import ops_app
-from .latency import HistogramSnapshot, LatencyHistogram
 from .pipeline_source import PipelineOpsSource
 from .readiness import Check, Readiness, ReadinessPolicy, assess
 from .server import serve_ops

@@ -15,9 +15,11 @@ Counters taken from statuses that restart with their actor (the feed's, the book
 a strategy's) reset to 0 when it restarts, which Prometheus's ``rate()`` understands;
 ``cjt_actor_restarts_total`` says when. Risk's and the executor's survive restarts.
 
-What the issue calls tick-to-trade is not measured yet (no message carries the triggering
-frame's time to the executor): ``cjt_venue_request_seconds`` is the order round trip to the
-venue, when the core's venue is a :class:`~cjt_actors.ops.timing.TimedVenue`.
+Latencies: ``cjt_tick_to_trade_seconds`` is a market-data frame's arrival to the order
+request it prompted leaving the executor (each :class:`SubmitOrder` made in ``on_book``
+carries its frame's arrival time as ``trigger_at``; strategy, risk and the write-ahead
+journal are all inside it); ``cjt_venue_request_seconds`` is the order round trip to the
+venue (the pipeline wraps its venue in a :class:`~cjt_actors.ops.timing.TimedVenue`).
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def metric_families(snapshot: OpsSnapshot, policy: ReadinessPolicy) -> list[Metr
         *_strategies(snapshot),
         *_store(snapshot),
         *_latencies(snapshot),
+        *_tick_to_trade(snapshot),
     ]
 
 
@@ -419,6 +422,20 @@ def _latencies(snapshot: OpsSnapshot) -> Iterator[Metric]:
         buckets = [(_bound(b), float(c)) for b, c in zip(h.bounds, h.cumulative, strict=True)]
         buckets.append(("+Inf", float(h.count)))
         family.add_metric([latency.venue, latency.request], buckets, h.total)
+    yield family
+
+
+def _tick_to_trade(snapshot: OpsSnapshot) -> Iterator[Metric]:
+    family = HistogramMetricFamily(
+        "cjt_tick_to_trade_seconds",
+        "From a market-data frame's arrival to the order request it prompted leaving the "
+        "executor (strategy, risk and the write-ahead journal included; trio's clock)",
+    )
+    h = snapshot.tick_to_trade
+    if h is not None:
+        buckets = [(_bound(b), float(c)) for b, c in zip(h.bounds, h.cumulative, strict=True)]
+        buckets.append(("+Inf", float(h.count)))
+        family.add_metric([], buckets, h.total)
     yield family
 
 

@@ -77,6 +77,7 @@ class PipelineOpsSource:
             ),
             store=board.get("store", StoreStatus),
             latencies=self._latencies(),
+            tick_to_trade=pipeline.core.tick_to_trade.snapshot(),
         )
 
     async def halt(self, detail: str, *, flatten: bool = False) -> None:

@@ -23,9 +23,9 @@ from ..actors.store import StoreStatus
 from ..actors.strategy import StrategyStatus
 from ..channels import MailboxStatistics
 from ..execution import ExecutionStatistics
+from ..latency import HistogramSnapshot
 from ..lifecycle import OrderState
 from ..supervisor import ChildState
-from .latency import HistogramSnapshot
 
 __all__ = [
     "ActorObservation",
@@ -90,6 +90,7 @@ class OpsSnapshot:
     strategies: tuple[StrategyStatus, ...] = ()
     store: StoreStatus | None = None
     latencies: tuple[LatencyObservation, ...] = ()
+    tick_to_trade: HistogramSnapshot | None = None  #: frame arrival -> request leaving
 
     def book_of(self, product_id: str) -> BookStatus | None:
         """The book status of ``product_id``, if published."""

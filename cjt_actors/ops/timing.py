@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import trio
 
 from ..channels import Outbox
+from ..latency import HistogramSnapshot, LatencyHistogram
 from ..order_messages import SubmitOrder
 from ..venue import (
     BatchCancelling,
@@ -31,7 +32,6 @@ from ..venue import (
     VenueOrder,
     VenueSignal,
 )
-from .latency import HistogramSnapshot, LatencyHistogram
 
 __all__ = ["TimedVenue", "timed_venue"]
 

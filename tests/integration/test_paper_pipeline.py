@@ -214,6 +214,10 @@ async def test_paper_trading_over_loopback_sockets(tmp_path: Path) -> None:
     held = {p.product_id: p.quantity for p in risk.positions if p.quantity}
     assert held == {p: q for p, q in summary.positions if q}
     assert "0 remaining" in summary.emergency_cancel
+    # Every order the market maker made on a book view measured its tick-to-trade.
+    measured = pipeline.core.tick_to_trade.snapshot()
+    assert 0 < measured.count <= summary.orders
+    assert measured.total / measured.count < 1.0  # seconds: a loopback run, not a stall
 
 
 async def test_run_paper_prints_where_things_are_status_lines_and_the_summary(

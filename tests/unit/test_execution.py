@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 import trio.testing
@@ -517,3 +518,28 @@ async def test_an_unknown_outcome_whose_lookup_fails_stays_unknown(journal: Asyn
     assert await core.resolve_pending(published) == 0
     assert order.state is OrderState.OPEN  # not found, re-sent with the same id, accepted
     assert [o.client_order_id for o in venue.submits] == ["c-1", "c-1"]
+
+
+async def test_tick_to_trade_is_measured_for_fresh_intents_only(
+    journal: AsyncJournal, autojump_clock: trio.testing.MockClock
+) -> None:
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    await trio.sleep(10)
+    triggered = attrs.evolve(_order("c-frame"), trigger_at=trio.current_time() - 0.002)
+    await core.submit(triggered, Published())
+    await core.submit(_order("c-timer"), Published())  # no frame prompted it
+    first = core.tick_to_trade.snapshot()
+    assert first.count == 1
+    assert first.total == pytest.approx(0.002)
+    # A new process re-sends an intent the venue never got: its trigger is another clock's.
+    await journal.append_for_order(
+        attrs.evolve(_order("c-old"), trigger_at=1.0),
+        at=0.0,
+        client_order_id="c-old",
+        state={"state": "PENDING"},
+    )
+    again = ExecutionCore(venue, journal)
+    await again.recover(Published())
+    assert again.tick_to_trade.snapshot().count == 0
+    assert "c-old" in [o.client_order_id for o in venue.submits]

@@ -293,6 +293,27 @@ async def test_a_submit_becomes_a_submit_order_and_a_pending_working_order(
         nursery.cancel_scope.cancel()
 
 
+async def test_orders_made_on_a_book_view_carry_its_frames_arrival_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """For tick-to-trade: ``trigger_at`` is the view's ``updated_at`` (the frame's arrival);
+    an order made on a timer answers to no frame."""
+    strategy = Scripted(book=_returns(_bid()), timer=_returns(_bid("99")))
+    h = _harness(strategy)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.actor.run, _ctx())
+        h.views.put(BookUpdated(view=_view(at=0.25)))
+        await _settle()
+        await trio.sleep(1)
+        await _settle()
+        on_book, on_timer = h.sent()
+        nursery.cancel_scope.cancel()
+    assert isinstance(on_book, SubmitOrder)
+    assert isinstance(on_timer, SubmitOrder)
+    assert on_book.trigger_at == 0.25
+    assert on_timer.trigger_at is None
+
+
 async def test_cancels_go_only_to_working_orders_and_only_once(
     autojump_clock: trio.testing.MockClock,
 ) -> None:

@@ -157,6 +157,22 @@ def test_the_latency_histogram_is_cumulative(snapshot: OpsSnapshot) -> None:
     assert at(samples, "cjt_venue_request_seconds_sum", **labels) == pytest.approx(2.105)
 
 
+def test_tick_to_trade_is_a_histogram_with_no_labels(snapshot: OpsSnapshot) -> None:
+    from cjt_actors.latency import TICK_TO_TRADE_BUCKETS, LatencyHistogram
+
+    histogram = LatencyHistogram(TICK_TO_TRADE_BUCKETS)
+    for seconds in (0.00003, 0.0002, 0.0002, 0.004):
+        histogram.observe(seconds)
+    types, samples = parse(exposition(attrs.evolve(snapshot, tick_to_trade=histogram.snapshot())))
+    assert types["cjt_tick_to_trade_seconds"] == "histogram"
+    assert at(samples, "cjt_tick_to_trade_seconds_bucket", le="5e-05") == 1
+    assert at(samples, "cjt_tick_to_trade_seconds_bucket", le="0.00025") == 3
+    assert at(samples, "cjt_tick_to_trade_seconds_count") == 4
+    assert at(samples, "cjt_tick_to_trade_seconds_sum") == pytest.approx(0.00443)
+    _, none = parse(exposition(attrs.evolve(snapshot, tick_to_trade=None)))
+    assert not [name for name, _ in none if name.startswith("cjt_tick_to_trade")]
+
+
 def test_readiness_is_exposed_too(snapshot: OpsSnapshot) -> None:
     _, samples = parse(exposition(snapshot))
     assert at(samples, "cjt_ready") == 1

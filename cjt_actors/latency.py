@@ -17,9 +17,9 @@ from typing import final
 
 import attrs
 
-from ..errors import InvalidSpec
+from .errors import InvalidSpec
 
-__all__ = ["DEFAULT_BUCKETS", "HistogramSnapshot", "LatencyHistogram"]
+__all__ = ["DEFAULT_BUCKETS", "TICK_TO_TRADE_BUCKETS", "HistogramSnapshot", "LatencyHistogram"]
 
 #: Upper bounds in seconds: from a loopback round trip (about a millisecond) to a request
 #: that spent its whole timeout (ten seconds) waiting.
@@ -37,6 +37,26 @@ DEFAULT_BUCKETS: tuple[float, ...] = (
     2.5,
     5.0,
     10.0,
+)
+
+
+#: Upper bounds in seconds for tick-to-trade (a frame's arrival to the order request leaving
+#: the executor): in-process work, so from 25 microseconds to a second.
+TICK_TO_TRADE_BUCKETS: tuple[float, ...] = (
+    0.000025,
+    0.00005,
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    1.0,
 )
 
 
