@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -56,8 +57,17 @@ def check_bind(host: str, port: int, token: str | None) -> None:
     check_token(token)
 
 
-def _bind(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (closed again if the bind fails)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 @asynccontextmanager
@@ -80,7 +90,9 @@ async def serve_ops(
     check_bind(host, port, token)
     app = ops_app(source, token=token, policy=policy, control_timeout=control_timeout)
     config = Config()
-    config.bind = [_bind(host, port)]
+    # Bound here, not by Hypercorn: Hypercorn leaves its socket to the garbage collector
+    # when the bind fails (a port in use), and the caller wants a plain OSError at once.
+    config.bind = [f"fd://{_bound_socket(host, port).detach()}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("cjt_actors.ops.hypercorn")
     config.graceful_timeout = 1.0

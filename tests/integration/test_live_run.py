@@ -91,7 +91,9 @@ async def test_a_live_run_trades_stops_cleanly_and_a_second_run_resumes_its_jour
 
 
 async def test_an_ops_port_in_use_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    import gc
     import socket
+    import warnings
 
     import pytest
 
@@ -116,12 +118,16 @@ async def test_an_ops_port_in_use_stops_the_start_with_a_clear_error(tmp_path: P
                     key_file=str(key_file),
                 ),
             )
-            with pytest.raises(InvalidSpec, match=f"ops: cannot listen on 127.0.0.1:{port}"):
-                await run_live(
-                    config,
-                    config_source="<test>",
-                    duration=5,
-                    out=io.StringIO(),
-                    handle_signals=False,
-                )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ResourceWarning)
+                with pytest.raises(InvalidSpec, match=f"ops: cannot listen on 127.0.0.1:{port}"):
+                    await run_live(
+                        config,
+                        config_source="<test>",
+                        duration=5,
+                        out=io.StringIO(),
+                        handle_signals=False,
+                    )
+                gc.collect()  # a socket left to the collector would warn now
+    assert [w.message for w in caught if issubclass(w.category, ResourceWarning)] == []
     assert [o for o in simulator.engine.list_orders(DEFAULT_USER)] == []  # nothing traded
