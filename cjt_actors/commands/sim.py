@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from .._version import __version__
+from ._common import refuse
 
 __all__ = ["add_parser", "run"]
 
@@ -82,7 +83,10 @@ def run(args: argparse.Namespace) -> int:
                     print(f"cjt sim: {signal.Signals(signum).name}, stopping", flush=True)
                     break
 
-    trio.run(serve)
+    try:
+        trio.run(serve)
+    except OSError as error:  # the port: in use, or not an address of this machine
+        return refuse("sim", f"cannot listen on {args.host}:{args.port}: {error.strerror or error}")
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -19,6 +18,7 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from ..errors import InvalidSpec
+from ..listen import hypercorn_bind
 from .app import check_token, ops_app
 from .readiness import ReadinessPolicy
 from .source import OpsSource
@@ -57,19 +57,6 @@ def check_bind(host: str, port: int, token: str | None) -> None:
     check_token(token)
 
 
-def _bound_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` (closed again if the bind fails)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 @asynccontextmanager
 async def serve_ops(
     source: OpsSource,
@@ -90,9 +77,7 @@ async def serve_ops(
     check_bind(host, port, token)
     app = ops_app(source, token=token, policy=policy, control_timeout=control_timeout)
     config = Config()
-    # Bound here, not by Hypercorn: Hypercorn leaves its socket to the garbage collector
-    # when the bind fails (a port in use), and the caller wants a plain OSError at once.
-    config.bind = [f"fd://{_bound_socket(host, port).detach()}"]
+    config.bind = [hypercorn_bind(host, port)]  # a port in use: a plain OSError, here
     config.accesslog = None
     config.errorlog = logging.getLogger("cjt_actors.ops.hypercorn")
     config.graceful_timeout = 1.0

@@ -18,6 +18,8 @@ import trio
 from hypercorn.config import Config
 from hypercorn.trio import serve
 
+from ..listen import hypercorn_bind
+
 __all__ = ["Endpoints", "ServableSimulator", "serve_simulator"]
 
 
@@ -52,7 +54,7 @@ async def serve_simulator(
 ) -> AsyncIterator[Endpoints]:
     """Serve ``simulator`` on ``host:port`` for the duration of the block."""
     config = Config()
-    config.bind = [f"{host}:{port}"]
+    config.bind = [hypercorn_bind(host, port)]  # a port in use: a plain OSError, here
     config.accesslog = None
     config.errorlog = logging.getLogger("cjt_actors.sim.hypercorn")
     config.websocket_max_message_size = 64 * 1024 * 1024

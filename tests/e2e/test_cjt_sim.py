@@ -117,3 +117,23 @@ def test_cjt_sim_refuses_bad_arguments_with_exit_2(args: list[str], message: str
     )
     assert result.returncode == 2
     assert message in result.stderr
+
+
+def test_a_port_in_use_exits_2_with_one_clear_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "cjt_actors", "sim", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip() == f"cjt sim: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
