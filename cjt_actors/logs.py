@@ -603,6 +603,8 @@ def log_supervisor_event(event: SupervisorEvent, *, logger: logging.Logger | Non
     level, message = _describe(event)
     extra: dict[str, Any] = {"event": _event_name(event)}
     extra.update((field.name, getattr(event, field.name)) for field in attrs.fields(type(event)))
+    # The supervisor's event, whoever logs it (the store, after journaling it).
+    extra["actor"] = f"supervisor:{getattr(event, 'supervisor', '-')}"
     (logger or _log).log(level, "%s", message, extra=extra)
 
 
@@ -612,6 +614,7 @@ def log_event(
     *,
     level: int = logging.INFO,
     logger: logging.Logger | None = None,
+    actor: str | None = None,
 ) -> None:
     """Log any attrs event (a journal message) as a structured record: ``event`` is its
     snake_case class name, each field an extra (ids, states, amounts), ``message`` the
@@ -624,6 +627,8 @@ def log_event(
             # A LogRecord attribute cannot be an extra (logging raises): suffix it.
             key = f"{field.name}_" if field.name in _RECORD_ATTRIBUTES else field.name
             extra[key] = getattr(event, field.name)
+    if actor is not None:
+        extra["actor"] = actor  # whose event it is, when another actor logs it
     (logger or _log).log(level, "%s", message, extra=extra)
 
 

@@ -435,6 +435,8 @@ class RiskEngine:
         self._day_baseline = _ZERO
         self._positions: dict[str, Position] = {}
         self._trade_ids: set[str] = set()
+        self._fills_seen: dict[str, Decimal] = {}  #: working orders: their fills counted
+        self._owed: dict[str, Decimal] = {}  #: ended orders: reported filled, not yet counted
         # orders
         self._orders: dict[str, _Order] = {}
         self._used_ids: set[str] = set()
@@ -485,6 +487,12 @@ class RiskEngine:
     def open_orders(self) -> int:
         """Working orders, approved ones not yet reported by the executor included."""
         return len(self._orders)
+
+    @property
+    def settled(self) -> bool:
+        """No order works, and every fill the venue reported for ended orders is counted:
+        the positions will not move unless a new order is sent."""
+        return not self._orders and not self._owed
 
     def position(self, product_id: str) -> Decimal:
         """The net base position of ``product_id`` (0 if it never traded)."""
@@ -698,6 +706,14 @@ class RiskEngine:
         if update.state.terminal:
             self._orders.pop(coid, None)
             self._closed_ids.add(coid)
+            # The venue may say FILLED before its fills arrive (a user channel reports
+            # states, polling reports fills): what it filled but risk has not counted yet.
+            reported = update.venue_filled_size
+            if reported is None:
+                reported = update.size if update.state is OrderState.FILLED else _ZERO
+            owed = reported - self._fills_seen.pop(coid, _ZERO)
+            if owed > 0:
+                self._owed[coid] = owed
             return
         order = self._orders.get(coid)
         if order is None:
@@ -717,6 +733,17 @@ class RiskEngine:
         realized = self._count_fill(fill)
         if realized is None:
             return
+        coid = fill.client_order_id
+        if coid in self._owed:
+            left = self._owed[coid] - fill.size
+            if left > 0:
+                self._owed[coid] = left
+            else:
+                del self._owed[coid]
+        elif coid not in self._closed_ids:
+            self._fills_seen[coid] = self._fills_seen.get(coid, _ZERO) + fill.size
+        if fill.strategy == FLATTEN_STRATEGY:
+            return  # an operator's flatten says nothing about how the strategies trade
         if realized > 0:
             self._loss_streak = 0
         elif realized < 0:

@@ -97,6 +97,9 @@ from .executor import ExecutorCommand
 
 _log = logging.getLogger(__name__)
 
+#: Rounds of closing orders a flatten sends at most (see ``_Gate._continue_flatten``).
+_FLATTEN_ROUNDS = 5
+
 __all__ = [
     "ExecutorEvent",
     "RiskActor",
@@ -196,6 +199,7 @@ class RiskActor:
     _cancels: int = attrs.field(default=0, init=False)
     _unjournaled: int = attrs.field(default=0, init=False)
     _flattens: int = attrs.field(default=0, init=False)
+    _flatten_rounds_left: int = attrs.field(default=0, init=False)
 
     async def run(
         self, ctx: ChildContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -335,6 +339,7 @@ class _Gate:
             else:
                 engine.on_order_updated(event)
             await self.after(now)
+            await self._continue_flatten(now)
 
     async def read_views(self, views: ConflatingMailbox[str, BookUpdated]) -> None:
         async for update in views.receiver():
@@ -381,18 +386,44 @@ class _Gate:
         self.actor._approved += 1
 
     async def _flatten(self, detail: str, now: float) -> None:
-        """Cancel every working order, then close every position at market."""
+        """Cancel every working order; close the positions once no order works any more."""
         await self.executor.send(
             CancelAllOrders(reason=f"flatten: {detail}", product_id="", at=now)
         )
         self.actor._cancels += 1
-        orders, dust = self.engine.flatten_orders(self.actor._flatten_id, now=now)
-        self.actor._remember(self.engine, now)
+        self.actor._flatten_rounds_left = _FLATTEN_ROUNDS
+        await self._continue_flatten(now)
+
+    async def _continue_flatten(self, now: float) -> None:
+        """One round of a flatten, if one is under way and nothing works any more.
+
+        Why wait for every order to end: a quote that fills between the cancel-all and its
+        cancel changes the position after it was read; closing orders sized before that
+        would leave it open. Each round closes what the position is once everything has
+        settled; a fill that still lands later gets another round (at most
+        ``_FLATTEN_ROUNDS``, so a venue that refuses market orders cannot loop forever).
+        """
+        actor = self.actor
+        if actor._flatten_rounds_left <= 0 or not self.engine.settled:
+            return  # an order works, or fills the venue reported have not arrived yet
+        orders, dust = self.engine.flatten_orders(actor._flatten_id, now=now)
+        if not orders:
+            actor._flatten_rounds_left = 0
+            for what in dust:
+                _log.warning("flatten: %s: left as it is", what, extra={"event": "flatten_dust"})
+            _log.info("flatten: no position left to close", extra={"event": "flatten_done"})
+            return
+        actor._flatten_rounds_left -= 1
+        actor._remember(self.engine, now)
         for order in orders:
             await self.executor.send(order)
-            self.actor._approved += 1
-        for what in dust:
-            _log.warning("flatten: %s: left as it is", what, extra={"event": "flatten_dust"})
+            actor._approved += 1
+        if actor._flatten_rounds_left == 0:
+            _log.warning(
+                "flatten: %d rounds sent; positions may remain: check /status",
+                _FLATTEN_ROUNDS,
+                extra={"event": "flatten_gave_up"},
+            )
 
     async def _cancel(self, cancel: CancelOrder, now: float) -> None:
         decision = self.engine.check_cancel(cancel, now)

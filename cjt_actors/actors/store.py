@@ -111,23 +111,26 @@ def _log(event: Event) -> None:
             log_supervisor_event(event)
             return
         case TradingStateChanged():
-            level = logging.WARNING
+            actor, level = "risk", logging.WARNING
             message = (
                 f"trading {event.previous.value} -> {event.state.value} ({event.reason}): "
                 f"{event.detail}"
             )
         case KillSwitchTripped():
-            level, message = logging.ERROR, f"kill switch: {event.limit}: {event.detail}"
+            actor, level = "risk", logging.ERROR
+            message = f"kill switch: {event.limit}: {event.detail}"
         case ReconciliationStateChanged():
             verb = "reconciling with" if event.reconciling else "reconciled with"
-            level, message = logging.INFO, f"{verb} {event.venue} ({event.trigger})"
+            actor, level = "executor", logging.INFO
+            message = f"{verb} {event.venue} ({event.trigger})"
         case FeedStatusChanged():
-            level = logging.INFO
+            actor, level = "feed", logging.INFO
             message = f"market data feed {event.state.value}: {event.detail}"
         case EmergencyTriggered():
-            level = logging.WARNING
+            actor, level = "root", logging.WARNING
             message = f"emergency protocol: {event.reason.value}: {event.detail}"
         case EmergencyCancelFinished():
+            actor = "root"
             level = logging.ERROR if event.remaining else logging.INFO
             message = (
                 f"emergency cancel: {event.open_before} open, {event.remaining} remaining "
@@ -135,10 +138,12 @@ def _log(event: Event) -> None:
             )
         case OpenOrdersLeft():
             count = len(event.client_order_ids)
-            level, message = logging.WARNING, f"left {count} order(s) open: {event.reason}"
+            actor, level = "root", logging.WARNING
+            message = f"left {count} order(s) open: {event.reason}"
         case _:
             return
-    log_event(event, message, level=level, logger=_logger)
+    # Logged here, once durable, in the name of the actor whose event it is.
+    log_event(event, message, level=level, logger=_logger, actor=actor)
 
 
 _logger = logging.getLogger("cjt_actors.store")

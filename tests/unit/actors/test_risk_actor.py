@@ -376,18 +376,48 @@ async def test_a_halt_with_flatten_cancels_everything_and_closes_positions_at_ma
     )
     assert close.size == D("0.30000007")  # rounded down to the base increment
     assert running.status().state is TradingState.HALTED
-    assert running.status().open_orders == 1  # the closing order counts while it works
     # Halted, a strategy's new orders are still refused; the closing one went through.
     running.send(submit("c9"))
     await settle()
     [denied] = drain(running.strategy)
     assert isinstance(denied, OrderDenied)
     assert denied.reason is DenyReason.TRADING_HALTED
-    running.send(HaltTrading(detail="again", at=0.0, flatten=True))
+
+
+async def test_a_flatten_closes_again_what_fills_after_the_cancel_all(
+    running: Rig, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A quote that fills between the cancel-all and its cancel moves the position after the
+    closing order was sized: a second round closes the rest, once nothing works any more."""
+    running.send(fill("t1", size="0.3"))
     await settle()
-    _, again = drain(running.to_executor)
+    running.send(HaltTrading(detail="close", at=0.0, flatten=True))
+    await settle()
+    _, close = drain(running.to_executor)
+    assert isinstance(close, SubmitOrder)
+    running.send(fill("t2", size="0.1"))  # a late quote fill: long 0.4 now
+    await settle()
+    assert drain(running.to_executor) == []  # the closing order still works: wait
+    # The venue says FILLED before the fill itself arrives (state by the user channel,
+    # fills by polling): the position is not known yet, so no new round.
+    running.send(updated(close, OrderState.FILLED))
+    await settle()
+    assert drain(running.to_executor) == []
+    running.send(
+        attrs.evolve(fill("t3", side=Side.SELL, size="0.3"), client_order_id=close.client_order_id)
+    )
+    await settle()
+    [again] = drain(running.to_executor)
     assert isinstance(again, SubmitOrder)
-    assert again.client_order_id != close.client_order_id  # a fresh id each time
+    assert (again.side, again.size, again.strategy) == (Side.SELL, D("0.1"), FLATTEN_STRATEGY)
+    assert again.client_order_id != close.client_order_id  # a fresh id each round
+    running.send(
+        attrs.evolve(fill("t4", side=Side.SELL, size="0.1"), client_order_id=again.client_order_id)
+    )
+    running.send(updated(again, OrderState.FILLED))
+    await settle()
+    assert drain(running.to_executor) == []  # flat: the flatten is over
+    assert [p.quantity for p in running.status().positions] == [D(0)]
 
 
 async def test_feed_status_and_order_events_move_the_picture(

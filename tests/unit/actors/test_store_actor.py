@@ -101,3 +101,36 @@ async def test_events_without_a_time_get_the_moment_they_are_written(
     [(_, at, message)] = await journal.read()
     assert message == BookUpdated(view=view)
     assert at == trio.current_time() == 5.0
+
+
+async def test_durable_notable_events_are_logged_in_the_name_of_their_actor(
+    journal: AsyncJournal, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cjt_actors.messages import ChildStarted
+
+    inbox = Mailbox[Event]("journal", capacity=64)
+    store = StoreActor(journal=journal, inbox=inbox)
+    supervisor = Supervisor("s", [ChildSpec(name="store", run=store.run)], mailboxes=[inbox])
+    events: list[Event] = [
+        _status(1),
+        KillSwitchTripped(limit="daily_loss_limit", detail="-1000 <= -500", at=2.0),
+        ChildStarted(supervisor="trading", child="risk", incarnation=1, at=3.0),
+    ]
+    caplog.set_level("INFO")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(supervisor.run)
+        for event in events:
+            inbox.sender().send_nowait(event)
+        await trio.testing.wait_all_tasks_blocked()
+        nursery.cancel_scope.cancel()
+    logged = [
+        (r.actor, r.event, r.levelname)  # type: ignore[attr-defined]
+        for r in caplog.records
+        if getattr(r, "event", "")
+        in {"feed_status_changed", "kill_switch_tripped", "child_started"}
+    ]
+    assert logged == [
+        ("feed", "feed_status_changed", "INFO"),
+        ("risk", "kill_switch_tripped", "ERROR"),
+        ("supervisor:trading", "child_started", "INFO"),
+    ]
