@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ._common import load_with_overrides, positive_seconds, refuse, source_of
@@ -37,6 +36,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--journal", type=Path, default=None, help="journal file (overrides journal.path)"
     )
     paper.add_argument("--seed", type=int, default=None, help="fixes the run (overrides run.seed)")
+    paper.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        default="WARNING",
+        help="log lines on stderr at this level and above (default WARNING)",
+    )
     paper.set_defaults(handler=run)
 
 
@@ -59,15 +64,11 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         return refuse("paper", f"bad configuration\n{error}")
-    # On a terminal the live view owns the screen: only warnings and errors are logged
-    # (to stderr) there; headless, the configured level, as JSON lines.
+    # Paper trading is watched through its status lines (or the live view) and summary:
+    # only warnings and errors are logged (to stderr) unless --log-level asks for more.
     log_format = config.logging.format
-    on_terminal = sys.stdout.isatty()
     configure_logging(
-        json=None if log_format == "auto" else log_format == "json",
-        level="WARNING"
-        if on_terminal and config.logging.level in ("DEBUG", "INFO")
-        else (config.logging.level),
+        json=None if log_format == "auto" else log_format == "json", level=args.log_level
     )
     try:
         return trio.run(lambda: run_paper(config, config_source=source, duration=args.duration))

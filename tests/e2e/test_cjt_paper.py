@@ -38,6 +38,8 @@ def test_a_timed_paper_run_trades_and_prints_a_summary(tmp_path: Path) -> None:
     assert process.returncode == 0, f"{out}\n{err}"
     assert "== summary ==" in out
     assert _field(out, "fills") > 0, out
+    # A paper run is read from its status lines and summary: no INFO log lines by default.
+    assert '"level":"INFO"' not in err, err[:500]
     assert _field(out, "orders") > 0
     assert "0 remaining" in out  # every open paper order was cancelled at the end
     assert re.search(r"^t=\d+s \| BTC-USD \S+/\S+ ok", out, re.MULTILINE), out
