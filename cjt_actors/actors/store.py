@@ -39,7 +39,7 @@ from ..child import ChildContext
 from ..journal import AsyncJournal
 from ..logs import log_event, log_supervisor_event
 from ..market_messages import FeedStatusChanged
-from ..messages import EmergencyTriggered, Event, SupervisorEvent
+from ..messages import EmergencyTriggered, Event, StopReason, SupervisorEvent
 from ..order_messages import (
     EmergencyCancelFinished,
     KillSwitchTripped,
@@ -47,6 +47,7 @@ from ..order_messages import (
     ReconciliationStateChanged,
     TradingStateChanged,
 )
+from ..risk_rules import RESUMED, SHUTDOWN
 from ..status import StatusBoard
 
 __all__ = ["StoreActor", "StoreStatus"]
@@ -111,7 +112,9 @@ def _log(event: Event) -> None:
             log_supervisor_event(event)
             return
         case TradingStateChanged():
-            actor, level = "risk", logging.WARNING
+            # A stop someone asked for, or a resume, is routine; every other move is news.
+            routine = event.reason in (SHUTDOWN, RESUMED)
+            actor, level = "risk", logging.INFO if routine else logging.WARNING
             message = (
                 f"trading {event.previous.value} -> {event.state.value} ({event.reason}): "
                 f"{event.detail}"
@@ -127,7 +130,8 @@ def _log(event: Event) -> None:
             actor, level = "feed", logging.INFO
             message = f"market data feed {event.state.value}: {event.detail}"
         case EmergencyTriggered():
-            actor, level = "root", logging.WARNING
+            requested = event.reason in (StopReason.SIGNAL, StopReason.OPERATOR)
+            actor, level = "root", logging.INFO if requested else logging.WARNING
             message = f"emergency protocol: {event.reason.value}: {event.detail}"
         case EmergencyCancelFinished():
             actor = "root"
