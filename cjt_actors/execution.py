@@ -187,6 +187,13 @@ class ExecutionCore:
         """Orders not in a terminal state, oldest intent first."""
         return [order for order in self._orders.values() if not order.terminal]
 
+    def orders_by_state(self) -> dict[OrderState, int]:
+        """How many orders this core knows in each state (ended ones included)."""
+        counts: dict[OrderState, int] = dict.fromkeys(OrderState, 0)
+        for order in self._orders.values():
+            counts[order.state] += 1
+        return counts
+
     def statistics(self) -> ExecutionStatistics:
         return ExecutionStatistics(
             working=len(self.working_orders()), reconciling=self._reconciling, **self._counts

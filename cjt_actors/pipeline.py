@@ -180,7 +180,7 @@ class Pipeline:
             )
             for name in names
         }
-        trades = Mailbox[TradesReceived]("book->executor", capacity=_TRADES_CAPACITY)
+        trades = Mailbox[TradesReceived]("book->executor:trades", capacity=_TRADES_CAPACITY)
         self.intents = intents
         self.mailboxes: tuple[Mailbox[Any], ...] = (
             frames,

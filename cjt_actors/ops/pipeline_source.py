@@ -13,7 +13,6 @@ Board keys are the actors' names (``executor``, ``risk``, ``book``, ``feed``, ``
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Collection, Iterator
 from typing import Any, final
 
@@ -113,10 +112,7 @@ class PipelineOpsSource:
             )
 
     def _orders_by_state(self) -> tuple[tuple[OrderState, int], ...]:
-        # The core has no public listing of all its orders (only working_orders()); its
-        # private table is read here, synchronously and read-only, until it gets one.
-        orders = self._pipeline.core._orders.values()
-        counts = collections.Counter(order.state for order in orders)
+        counts = self._pipeline.core.orders_by_state()
         return tuple((state, counts[state]) for state in OrderState)
 
     def _latencies(self) -> tuple[LatencyObservation, ...]:
@@ -134,7 +130,8 @@ def mailbox_consumer(mailbox: str, strategies: Collection[str]) -> str:
 
     The pipeline does not say who reads what, so this leans on its naming convention:
     ``journal`` is the store's; ``orders->X`` and ``market->X`` are strategy X's, and so is
-    ``book->X`` unless X is risk or the executor. An unknown name gets ``""`` rather than a
+    ``book->X`` unless X is risk or the executor; a ``:suffix`` names one of several
+    mailboxes between the same two actors. An unknown name gets ``""`` rather than a
     wrong actor.
     """
     if mailbox == "journal":
@@ -142,6 +139,7 @@ def mailbox_consumer(mailbox: str, strategies: Collection[str]) -> str:
     source, arrow, to = mailbox.partition("->")
     if not arrow:
         return ""
+    to = to.partition(":")[0]  # "book->executor:trades": the executor's trades queue
     if source in ("orders", "market") or (source == "book" and to not in _FIXED_ACTORS):
         return f"strategy:{to}" if to in strategies else ""
     return to if to in _FIXED_ACTORS else ""

@@ -433,6 +433,9 @@ async def test_emergency_cancel_all_cancels_verifies_and_journals(journal: Async
     )
     entries = await journal.read(kinds=[EmergencyCancelFinished])
     assert [m for _, _, m in entries] == [outcome]
+    counts = core.orders_by_state()
+    assert counts[OrderState.CANCELLED] == 20
+    assert sum(counts.values()) == 20
 
 
 async def test_emergency_cancel_all_raises_when_orders_remain(journal: AsyncJournal) -> None:

@@ -89,7 +89,7 @@ async def test_every_mailbox_of_the_pipeline_has_a_known_reader(pipeline: Pipeli
         ("orders->other", "queue"): "strategy:other",
         ("market->mm", "queue"): "strategy:mm",
         ("market->other", "queue"): "strategy:other",
-        ("book->executor", "queue"): "executor",
+        ("book->executor:trades", "queue"): "executor",
         ("book->mm", "views"): "strategy:mm",
         ("book->other", "views"): "strategy:other",
         ("book->risk", "views"): "risk",
