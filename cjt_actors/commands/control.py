@@ -161,6 +161,11 @@ def _format_status(status: dict[str, Any]) -> str:
             f" ({trading.get('reason')}: {trading.get('detail')})" if trading.get("reason") else ""
         )
         lines.append(f"trading       {trading.get('state')}{why}")
+        if trading.get("cooldown_seconds"):
+            lines.append(
+                f"  cooldown:   new orders denied for {trading['cooldown_seconds']} s more "
+                "(a loss streak)"
+            )
     pnl = status.get("pnl")
     if pnl:
         lines.append(

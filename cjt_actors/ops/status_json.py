@@ -5,7 +5,7 @@ the journal and risk never round. Times are ages in seconds (the daemon's clock 
 nothing to the reader). A value not published yet is ``null``. Shape::
 
     {"ready": bool, "checks": [{"name", "ok", "detail"}],
-     "trading": {"state", "reason", "detail", "kill_switch_tripped"} | null,
+     "trading": {"state", "reason", "detail", "kill_switch_tripped", "cooldown_seconds"} | null,
      "pnl": {"equity", "peak_equity", "drawdown", "day_pnl", "gross_exposure"} | null,
      "positions": [{"product", "quantity", "average_cost", "mark", "realized_pnl",
                     "unrealized_pnl", "fees"}],
@@ -53,6 +53,10 @@ def status_document(snapshot: OpsSnapshot, readiness: Readiness) -> dict[str, An
             "reason": risk.reason,
             "detail": risk.detail,
             "kill_switch_tripped": risk.kill_switch_tripped,
+            # A loss streak's pause: new orders denied COOLDOWN for this many more seconds.
+            "cooldown_seconds": None
+            if risk.cooldown_until is None or risk.cooldown_until <= snapshot.now
+            else round(risk.cooldown_until - snapshot.now, 3),
         },
         "pnl": None
         if risk is None

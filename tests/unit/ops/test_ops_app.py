@@ -133,6 +133,21 @@ async def test_readyz_uses_the_configured_policy(source: FakeSource) -> None:
     }
 
 
+async def test_status_shows_a_loss_streak_cooldown_while_it_lasts(source: FakeSource) -> None:
+    now = source.current.now
+    assert source.current.risk is not None
+    cooling = attrs.evolve(source.current.risk, cooldown_until=now + 42.5)
+    source.current = attrs.evolve(source.current, risk=cooling)
+    async with client(ops_app(source)) as http:
+        status = (await http.get("/status")).json()
+    assert status["trading"]["cooldown_seconds"] == 42.5
+    over = attrs.evolve(cooling, cooldown_until=now - 1)
+    source.current = attrs.evolve(source.current, risk=over)
+    async with client(ops_app(source)) as http:
+        status = (await http.get("/status")).json()
+    assert status["trading"]["cooldown_seconds"] is None
+
+
 async def test_status_is_what_cjt_status_shows(source: FakeSource) -> None:
     async with client(ops_app(source)) as http:
         response = await http.get("/status")
@@ -144,6 +159,7 @@ async def test_status_is_what_cjt_status_shows(source: FakeSource) -> None:
         "reason": "",
         "detail": "",
         "kill_switch_tripped": False,
+        "cooldown_seconds": None,
     }
     assert status["pnl"]["equity"] == "12.5"  # amounts are exact strings
     assert status["positions"][1] == {
