@@ -27,7 +27,9 @@ __all__ = ["decode", "encode"]
 
 
 def _structure_decimal(value: object, _: type) -> Decimal:
-    if not isinstance(value, str | int) or isinstance(value, bool):
+    # Only the string encode() writes: an int would decode, then re-encode differently (the
+    # wire format has one spelling per value, so a transport can compare payloads).
+    if not isinstance(value, str):
         raise ValueError(f"expected a decimal string, got {value!r}")
     try:
         result = Decimal(value)

@@ -108,7 +108,7 @@ def test_encode_refuses_unregistered_messages() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("1.50", Decimal("1.50")), ("-0.00000001", Decimal("-0.00000001")), (7, Decimal(7))],
+    [("1.50", Decimal("1.50")), ("-0.00000001", Decimal("-0.00000001")), ("7", Decimal(7))],
 )
 def test_decimals_decode_exactly(value: object, expected: Decimal) -> None:
     """Money travels as strings so no float ever rounds it."""
@@ -117,9 +117,10 @@ def test_decimals_decode_exactly(value: object, expected: Decimal) -> None:
     assert str(result) == str(expected)
 
 
-@pytest.mark.parametrize("value", ["abc", "NaN", "Infinity", 1.5, True, None])
+@pytest.mark.parametrize("value", ["abc", "NaN", "Infinity", 1.5, 7, True, None])
 def test_non_decimal_values_are_refused(value: object) -> None:
-    """NaN, infinities and floats are not money."""
+    """NaN, infinities and floats are not money; an int is refused too: encode() writes
+    strings, and one value has one spelling on the wire."""
     with pytest.raises(ValueError, match="decimal"):
         _structure_decimal(value, Decimal)
 
