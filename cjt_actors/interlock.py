@@ -28,8 +28,8 @@ from .config import (
     Config,
 )
 from .errors import CjtError, ExchangeError, NotFound
-from .exchange._http import is_loopback_host
 from .exchange.rest import API_PREFIX, RestClient
+from .listen import is_loopback_host
 
 __all__ = ["LiveTradingRefused", "VenueEndpoints", "check_config", "check_venue"]
 

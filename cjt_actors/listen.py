@@ -1,5 +1,6 @@
 """Listening sockets for the servers this project runs on Hypercorn (the simulator, the ops
-endpoint).
+endpoint), and the one rule for what counts as a loopback host (where plain http/ws may
+carry a token, and where a server may listen without one).
 
 Why not Hypercorn's own ``bind = ["host:port"]``: when the bind fails (a port in use)
 Hypercorn raises from deep inside its worker, wrapped in three exception groups, and leaves
@@ -10,9 +11,21 @@ the socket it made to the garbage collector. Binding here gives the caller a pla
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
-__all__ = ["bound_socket", "hypercorn_bind"]
+__all__ = ["bound_socket", "hypercorn_bind", "is_loopback_host"]
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` (any case) or a loopback IP literal (127.0.0.0/8, ``::1``). Any other
+    name may resolve anywhere, so it is not loopback."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def bound_socket(host: str, port: int) -> socket.socket:

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     import trio
 
     from ..errors import InvalidSpec
-    from ..exchange._http import is_loopback_host
+    from ..listen import is_loopback_host
     from ..sim.server import serve_simulator
     from ..sim.simulator import Simulator, SimulatorConfig
 

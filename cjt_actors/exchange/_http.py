@@ -24,7 +24,6 @@ that protect money are in one place and tested once:
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import math
@@ -50,6 +49,7 @@ from ..errors import (
     TransportError,
     Unauthorized,
 )
+from ..listen import is_loopback_host
 from ..policy import Backoff
 from ._wire import body_excerpt, parse_json_body
 from .auth import Credentials
@@ -109,16 +109,6 @@ class RetryPolicy:
             raise InvalidSpec(f"max_attempts: must be an int, got {self.max_attempts!r}")
         if self.max_attempts < 1:
             raise InvalidSpec(f"max_attempts: must be >= 1, got {self.max_attempts}")
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback IP literal: where plain http/ws may carry a token."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def validate_base_url(base_url: str) -> tuple[str, str]:

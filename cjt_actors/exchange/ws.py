@@ -62,8 +62,8 @@ import trio_websocket
 from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection
 
 from ..errors import InvalidSpec
+from ..listen import is_loopback_host
 from ..policy import Backoff
-from ._http import is_loopback_host
 from .auth import Credentials
 from .stream import (
     Connected,

@@ -8,7 +8,6 @@ are off: they would be one line per scrape, and request headers carry the token.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,22 +17,12 @@ from hypercorn.config import Config
 from hypercorn.trio import serve
 
 from ..errors import InvalidSpec
-from ..listen import hypercorn_bind
+from ..listen import hypercorn_bind, is_loopback_host
 from .app import check_token, ops_app
 from .readiness import ReadinessPolicy
 from .source import OpsSource
 
-__all__ = ["check_bind", "is_loopback", "serve_ops"]
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is ``localhost`` or a loopback address (127.0.0.0/8, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a name other than localhost may resolve anywhere
+__all__ = ["check_bind", "serve_ops"]
 
 
 def check_bind(host: str, port: int, token: str | None) -> None:
@@ -48,7 +37,7 @@ def check_bind(host: str, port: int, token: str | None) -> None:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise InvalidSpec(f"ops port: must be an integer in 0-65535, got {port!r}")
     if token is None:
-        if not is_loopback(host):
+        if not is_loopback_host(host):
             raise InvalidSpec(
                 f"ops host {host!r} is not a loopback address: binding it exposes trading "
                 "controls to the network, which needs a token (or bind 127.0.0.1)"

@@ -10,6 +10,7 @@ No sockets (ASGI transport, in-memory WebSockets), virtual time.
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,10 +19,10 @@ import trio.testing
 
 from cjt_actors.coinbase_venue import CoinbaseVenue
 from cjt_actors.config import Config, load_strategies
-from cjt_actors.emergency import ExitCode
+from cjt_actors.emergency import ExitCode, RootOutcome
 from cjt_actors.exchange.rest import RestClient
 from cjt_actors.exchange.ws import WebSocketClient
-from cjt_actors.journal import AsyncJournal
+from cjt_actors.journal import AsyncJournal, Entry
 from cjt_actors.order_messages import (
     EmergencyCancelFinished,
     OpenOrdersLeft,
@@ -39,10 +40,18 @@ from cjt_actors.summary import summarize
 EPOCH = 1_767_225_600.0
 
 
-async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
-    tmp_path: Path, autojump_clock: trio.testing.MockClock
-) -> None:
-    sim = Simulator(SimulatorConfig(seed=8, start_epoch=EPOCH, tick=0.25))
+async def _run_live(
+    tmp_path: Path,
+    sim: Simulator,
+    *,
+    seed: int,
+    duration: float,
+    user_channel: bool,
+    cancel_on_stop: bool = True,
+    during: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[RootOutcome, list[Entry]]:
+    """The market maker's whole tree on ``CoinbaseVenue`` against ``sim`` in memory, for
+    ``duration`` virtual seconds (``during`` runs beside it); its outcome and journal."""
     credentials, _ = sim.generate_key()
     exchange = InMemoryExchange(sim)
     async with trio.open_nursery() as background:
@@ -52,42 +61,57 @@ async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
             credentials=credentials,
             transport=exchange.http_transport(),
             now=sim.epoch,
-            rng=random.Random(8),
+            rng=random.Random(seed),
         )
         async with rest, await AsyncJournal.open(tmp_path / "j.sqlite", inline=True) as journal:
             rules = {p: ProductRules.from_product(await rest.get_product(p)) for p in ("BTC-USD",)}
-            user_channel = WebSocketClient(
-                channels={"user": []},
-                url=exchange.ws_user_url,
-                credentials=credentials,
-                connect=exchange.connect,
-                now=sim.epoch,
-                rng=random.Random(8),
+            channel = (
+                WebSocketClient(
+                    channels={"user": []},
+                    url=exchange.ws_user_url,
+                    credentials=credentials,
+                    connect=exchange.connect,
+                    now=sim.epoch,
+                    rng=random.Random(seed),
+                )
+                if user_channel
+                else None
             )
-            venue = CoinbaseVenue(rest, user_channel=user_channel, trust_after=2.0)
+            venue = CoinbaseVenue(rest, user_channel=channel, trust_after=2.0)
             settings = PipelineSettings(
                 products=rules,
                 market_url=exchange.ws_market_url,
                 connector=exchange.connect,
                 strategies=load_strategies(Config(), source="test"),
-                namespace="live-test",
-                seed=8,
+                namespace=f"live-test-{seed}",
+                seed=seed,
+                cancel_on_stop=cancel_on_stop,
             )
             pipeline = Pipeline(
                 settings, journal, board=StatusBoard(), handle_signals=False, venue=venue
             )
-
-            async def disturb_the_user_channel() -> None:
-                await trio.sleep(40)
-                sim.faults.skip_sequence(2, endpoint="user")
-                await trio.sleep(30)
-                sim.faults.drop_connections(endpoint="user")
-
-            background.start_soon(disturb_the_user_channel)
-            outcome = await pipeline.run(duration=120)
+            if during is not None:
+                background.start_soon(during)
+            outcome = await pipeline.run(duration=duration)
             entries = await journal.read()
         background.cancel_scope.cancel()
+    return outcome, entries
 
+
+async def test_live_path_against_the_simulator_loses_and_duplicates_nothing(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    sim = Simulator(SimulatorConfig(seed=8, start_epoch=EPOCH, tick=0.25))
+
+    async def disturb_the_user_channel() -> None:
+        await trio.sleep(40)
+        sim.faults.skip_sequence(2, endpoint="user")
+        await trio.sleep(30)
+        sim.faults.drop_connections(endpoint="user")
+
+    outcome, entries = await _run_live(
+        tmp_path, sim, seed=8, duration=120, user_channel=True, during=disturb_the_user_channel
+    )
     assert outcome.exit_code == ExitCode.OK
     messages = [m for _, _, m in entries]
     intents = [m for m in messages if isinstance(m, SubmitOrder)]
@@ -135,35 +159,10 @@ async def test_a_requested_stop_with_on_stop_leave_leaves_the_orders_and_says_wh
     tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
     sim = Simulator(SimulatorConfig(seed=9, start_epoch=EPOCH, tick=0.25))
-    credentials, _ = sim.generate_key()
-    exchange = InMemoryExchange(sim)
-    async with trio.open_nursery() as background:
-        await background.start(sim.run_background)
-        rest = RestClient(
-            exchange.rest_url,
-            credentials=credentials,
-            transport=exchange.http_transport(),
-            now=sim.epoch,
-            rng=random.Random(9),
-        )
-        async with rest, await AsyncJournal.open(tmp_path / "j.sqlite", inline=True) as journal:
-            rules = {p: ProductRules.from_product(await rest.get_product(p)) for p in ("BTC-USD",)}
-            venue = CoinbaseVenue(rest, user_channel=None)
-            settings = PipelineSettings(
-                products=rules,
-                market_url=exchange.ws_market_url,
-                connector=exchange.connect,
-                strategies=load_strategies(Config(), source="test"),
-                namespace="leave-test",
-                seed=9,
-                cancel_on_stop=False,
-            )
-            pipeline = Pipeline(
-                settings, journal, board=StatusBoard(), handle_signals=False, venue=venue
-            )
-            outcome = await pipeline.run(duration=8)
-            entries = [m for _, _, m in await journal.read()]
-        background.cancel_scope.cancel()
+    outcome, journaled = await _run_live(
+        tmp_path, sim, seed=9, duration=8, user_channel=False, cancel_on_stop=False
+    )
+    entries = [m for _, _, m in journaled]
     assert outcome.exit_code == ExitCode.OK
     assert not [m for m in entries if isinstance(m, EmergencyCancelFinished)]
     [left] = [m for m in entries if isinstance(m, OpenOrdersLeft)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cjt_actors.errors import InvalidSpec
+from cjt_actors.listen import is_loopback_host as is_loopback
 from cjt_actors.ops import OpsSnapshot, serve_ops
-from cjt_actors.ops.server import check_bind, is_loopback
+from cjt_actors.ops.server import check_bind
 
 TOKEN = "a-long-enough-ops-token-1234"
 
