@@ -59,6 +59,17 @@ def property(session: nox.Session) -> None:
 
 
 @nox.session
+def scenarios(session: nox.Session) -> None:
+    """Every scripted failure scenario in scenarios/, in virtual time (``cjt scenario run``).
+
+    Arguments after ``--`` replace the default: ``nox -s scenarios -- scenarios/gap.toml
+    --repeat 2``.
+    """
+    session.install("-e", ".")
+    session.run("cjt", "scenario", "run", *(session.posargs or ["scenarios"]))
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint + format check), mypy --strict on the package, flake8-async (ASYNC102)."""
     session.install("-e", ".[test]", *LINT_DEPS)

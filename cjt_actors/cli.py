@@ -3,7 +3,8 @@
 Subcommands (each in its own module): ``paper`` paper-trades on the embedded simulator,
 ``run`` is the headless daemon trading at a venue, ``sim`` runs the loopback exchange
 simulator, ``status``/``halt``/``resume`` steer a running daemon, ``report`` plots a journal,
-``check-config`` checks a config file. ``scenario`` arrives with the scenario runner.
+``check-config`` checks a config file, ``scenario`` runs scripted failure scenarios in
+virtual time.
 
 Exit codes: those of :class:`~cjt_actors.emergency.ExitCode` for a run (0 stopped on request,
 3 emergency, 4 cleanup incomplete...), 2 for a usage or configuration error, 1 when a
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ._version import __version__
-from .commands import check_config, control, paper, report, run, sim
+from .commands import check_config, control, paper, report, run, scenario, sim
 
 __all__ = ["build_parser", "main"]
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_parser(commands)
     control.add_parsers(commands)
     report.add_parser(commands)
+    scenario.add_parser(commands)
     check_config.add_parser(commands)
     return parser
 

@@ -162,6 +162,7 @@ from .venue import (
     CancelOutcome,
     SubmitOutcome,
     VenueOrder,
+    VenueRefused,
     VenueReport,
     VenueSignal,
     VenueSyncChanged,
@@ -206,7 +207,7 @@ _ENDED: Final = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
 _UNKNOWN_REASONS: Final = frozenset({"UNKNOWN_FAILURE_REASON", "UNKNOWN_PREVIEW_FAILURE_REASON"})
 
 
-class VenueUnauthorized(ExchangeError):
+class VenueUnauthorized(ExchangeError, VenueRefused):
     """The exchange kept refusing this venue's key (401/403): revoked, expired or missing a
     scope. Raised out of :meth:`CoinbaseVenue.run`; retrying will not help."""
 

@@ -85,6 +85,13 @@ def _positive(_instance: object, attribute: attrs.Attribute[float], value: float
         raise InvalidSpec(f"{attribute.name} must be > 0, got {value!r}")
 
 
+def _finite_non_negative(
+    _instance: object, attribute: attrs.Attribute[float], value: float
+) -> None:
+    if not 0 <= value < float("inf"):
+        raise InvalidSpec(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
 @attrs.frozen(kw_only=True)
 class MarketSection:
     """Where market data comes from.
@@ -178,6 +185,9 @@ class VenueSection:
     ``[live]`` interlock; the URLs default to Coinbase's and must be https/wss.
     ``key_file``: the CDP key JSON (mode 0600); without it, the key comes from the
     environment (``COINBASE_API_KEY``, ``COINBASE_API_SECRET``).
+    ``startup_patience``: seconds ``cjt run`` keeps retrying at start-up while the venue
+    is unreachable (5xx, 429, an HTML page, no answer) before it gives up; 0 tries once.
+    A refusal (a bad key, an unknown product) fails at once (:mod:`cjt_actors.startup`).
     """
 
     kind: Literal["sim", "coinbase"] = "sim"
@@ -185,6 +195,7 @@ class VenueSection:
     ws_url: str | None = None
     user_ws_url: str | None = None
     key_file: str | None = None
+    startup_patience: float = attrs.field(default=300.0, validator=_finite_non_negative)
 
 
 @attrs.frozen(kw_only=True)

@@ -176,8 +176,11 @@ class Journal:
     # -- opening and closing ----------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | Path) -> Journal:
+    def open(cls, path: str | Path, *, wall: Callable[[], float] = time.time) -> Journal:
         """Open (creating or migrating) the journal at ``path``.
+
+        ``wall`` stamps each row's ``wall`` column: the Unix time by default; a scenario run
+        passes the simulator's virtual wall clock, so every column of its rows is reproducible.
 
         Raises:
             NotAJournal: the file is not SQLite, or not a journal.
@@ -191,7 +194,7 @@ class Journal:
         except BaseException:
             db.close()
             raise
-        return cls(db, path)
+        return cls(db, path, wall=wall)
 
     @staticmethod
     def _prepare(db: sqlite3.Connection, path: Path) -> None:
@@ -449,13 +452,15 @@ class AsyncJournal:
         self.inline = inline
 
     @classmethod
-    async def open(cls, path: str | Path, *, inline: bool = False) -> AsyncJournal:
+    async def open(
+        cls, path: str | Path, *, inline: bool = False, wall: Callable[[], float] = time.time
+    ) -> AsyncJournal:
         """Open (creating or migrating) the journal at ``path`` (in a worker thread unless
-        ``inline``)."""
+        ``inline``); ``wall`` is :meth:`Journal.open`'s."""
         if inline:
             await trio.lowlevel.checkpoint()
-            return cls(Journal.open(path), inline=True)
-        journal = await trio.to_thread.run_sync(Journal.open, path)
+            return cls(Journal.open(path, wall=wall), inline=True)
+        journal = await trio.to_thread.run_sync(lambda: Journal.open(path, wall=wall))
         return cls(journal)
 
     @property

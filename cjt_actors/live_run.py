@@ -12,7 +12,9 @@ What a run does, in order (each step prints one line, as ``cjt paper`` does):
 2. load the API key (``venue.key_file``, else the environment) and open an authenticated
    REST client;
 3. ask the venue whether the key may view and trade and whether every product is open for
-   trading; read the products' increments and size limits;
+   trading; read the products' increments and size limits. While the venue is unreachable
+   (5xx, 429, a maintenance page, no answer) this is retried for ``venue.startup_patience``
+   seconds, one line per attempt (:mod:`cjt_actors.startup`); a refusal fails at once;
 4. open the SQLite journal; an existing one is *resumed*: the executor replays it and
    reconciles with the venue before anything trades (:meth:`ExecutionCore.recover`), so a
    run killed with SIGKILL and started again with the same journal neither loses nor
@@ -48,13 +50,13 @@ from .errors import InvalidSpec
 from .exchange.auth import ENV_KEY_NAME, ENV_KEY_SECRET, Credentials
 from .exchange.rest import RestClient
 from .exchange.ws import WebSocketClient
-from .interlock import check_config, check_venue
+from .interlock import check_config
 from .journal import AsyncJournal
 from .logs import register_secret
 from .ops import PipelineOpsSource, ReadinessPolicy, serve_ops
 from .pipeline import Pipeline
-from .products import ProductRules
 from .session import describe_product, pipeline_settings, run_with_display
+from .startup import prepare_venue
 from .status import StatusBoard
 from .summary import format_summary, summarize
 
@@ -129,7 +131,10 @@ async def run_live(
     """Run one live session on ``config.venue``; return the process exit code.
 
     Raises:
-        LiveTradingRefused: the interlock's checks failed (every reason listed).
+        LiveTradingRefused: the interlock's checks failed (every reason listed), or the
+            venue refused the key or a product.
+        VenueUnavailable: the venue stayed unreachable for ``venue.startup_patience``
+            seconds (``cjt run`` should exit with ``startup.EXIT_VENUE_UNAVAILABLE``).
         CredentialsError: the key file is missing, malformed or readable by others, or the
             environment lacks the key.
         InvalidSpec: a bad strategy.
@@ -155,12 +160,16 @@ async def run_live(
     rest = RestClient(endpoints.rest_url, credentials=credentials, rng=random.Random(seed))
     async with rest:
         say(f"venue: {endpoints.rest_url} (key {credentials!r})")
-        for warning in await check_venue(rest, config.market.products):
+        ready = await prepare_venue(
+            rest,
+            config.market.products,
+            patience=config.venue.startup_patience,
+            say=say,
+            rng=random.Random(seed + 2),
+        )
+        for warning in ready.warnings:
             say(f"warning: {warning}")
-        rules = {
-            product_id: ProductRules.from_product(await rest.get_product(product_id))
-            for product_id in config.market.products
-        }
+        rules = ready.rules
         say("products: " + ", ".join(describe_product(r) for r in rules.values()))
         resuming = journal_path.exists()
         async with await AsyncJournal.open(journal_path) as journal:

@@ -12,7 +12,9 @@ Why these shapes (DESIGN §2, "Channels and backpressure"):
   :class:`~cjt_actors.channels.ConflatingMailbox` keyed by product, so a slow consumer sees
   fewer, newer views and never a backlog.
 * **Status as events.** Connection changes are facts (:class:`FeedStatusChanged`) that the
-  book (distrust on reconnect or gap) and risk (feed down) act on.
+  book (distrust on reconnect or gap) and risk (feed down) act on. The book's own trust
+  changes are facts too (:class:`BookTrustChanged`), journaled so a run's record says when
+  and why a book could not be traded on.
 
 Times: ``at`` and ``received_at`` are trio's clock (:func:`trio.current_time`).
 """
@@ -30,6 +32,7 @@ from .orderbook import BookView
 
 __all__ = [
     "BarClosed",
+    "BookTrustChanged",
     "BookUpdated",
     "FeedState",
     "FeedStatusChanged",
@@ -91,6 +94,24 @@ class BookUpdated(Event):
     """The latest view of one product's book (conflated: intermediate views may be skipped)."""
 
     view: BookView
+
+
+@register
+@attrs.frozen(kw_only=True)
+class BookTrustChanged(Event):
+    """One product's book became trusted, stopped being trusted, or is untrusted anew.
+
+    Sent by the book actor only when ``(trusted, reason)`` changes, never per frame.
+    ``reason`` is why, as a constant a scenario can compare: ``"SNAPSHOT"`` when it becomes
+    trusted; when it is not, the :class:`~cjt_actors.orderbook.TrustReason` name (``"GAP"``,
+    ``"RECONNECT"``, ``"STALE"``, ``"MALFORMED"``, ``"CROSSED"``), or ``"EMPTY"`` for the
+    empty books a starting book actor has before any snapshot. ``at`` is trio's clock.
+    """
+
+    product_id: str
+    trusted: bool
+    reason: str
+    at: float
 
 
 @register

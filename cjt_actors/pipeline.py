@@ -46,6 +46,7 @@ from .actors.risk import ExecutorEvent, RiskActor, RiskIntent, RiskRecovery, Str
 from .actors.store import StoreActor
 from .actors.strategy import StrategyActor, StrategyRecovery
 from .channels import ConflatingMailbox, Mailbox, Outbox, Overflow
+from .chaos import CrashSwitch
 from .child import ChildSpec
 from .emergency import Root, RootOutcome
 from .exchange.ws import Connector
@@ -69,7 +70,9 @@ __all__ = ["Pipeline", "PipelineSettings", "StrategySpec"]
 
 # Mailbox sizes. Order and execution edges BLOCK (never drop) and are sized for bursts well
 # beyond a strategy's rate limits; market-data edges conflate or drop the oldest.
-_JOURNAL_CAPACITY = 4096  #: events waiting for the disk; BLOCK: the journal loses nothing
+#: Events waiting for the disk (risk's decisions, feed status, the book's trust changes,
+#: supervision and emergency events); BLOCK: the journal loses nothing.
+_JOURNAL_CAPACITY = 4096
 _FRAMES_CAPACITY = 1024  #: feed -> book frames; BLOCK: a lost delta corrupts the book
 _INTENTS_CAPACITY = 256  #: strategies -> risk; BLOCK, but strategies send without waiting
 _COMMANDS_CAPACITY = 256  #: risk -> executor; BLOCK
@@ -128,6 +131,10 @@ class Pipeline:
         venue: where orders go; ``None`` (paper trading) makes a :class:`PaperVenue`
             that fills against the book's market data. Any other venue (``CoinbaseVenue``)
             gets no market data from the book: the exchange fills its orders.
+        crash_switch: for failure scenarios and the chaos soak: every child of the trading
+            supervisor runs wrapped by it (:meth:`CrashSwitch.wrap`, under its child name:
+            ``executor``, ``risk``, ``book``, ``feed``, ``strategy:<name>``), so
+            :meth:`CrashSwitch.crash` can crash it. None (the default) wraps nothing.
     """
 
     def __init__(
@@ -139,8 +146,10 @@ class Pipeline:
         handle_signals: bool = True,
         hard_exit: Callable[[int], object] | None = None,
         venue: Venue | None = None,
+        crash_switch: CrashSwitch | None = None,
     ) -> None:
         self.settings = settings
+        self.crash_switch = crash_switch
         self.journal = journal
         self.board = board
         self.latch = HaltLatch()
@@ -230,6 +239,7 @@ class Pipeline:
             market_views=views_for["executor"] if paper is not None else None,
             market_trades=trades if paper is not None else None,
             board=board,
+            on_venue_refused=self._venue_refused,
         )
         risk = RiskActor(
             limits=settings.risk,
@@ -259,6 +269,7 @@ class Pipeline:
             bar_intervals=settings.bar_intervals,
             max_age=settings.max_book_age,
             board=board,
+            trust_outbox=self.journal_box,
         )
         feed = FeedActor(
             products=tuple(products),
@@ -293,6 +304,8 @@ class Pipeline:
             ChildSpec(name="feed", run=feed.run),
             *(ChildSpec(name=f"strategy:{s.name}", run=s.run) for s in strategies),
         ]
+        if crash_switch is not None:
+            children = [attrs.evolve(c, run=crash_switch.wrap(c.name, c.run)) for c in children]
         self.trading = Supervisor(
             "trading",
             children,
@@ -316,6 +329,10 @@ class Pipeline:
 
     def _kill_switch(self, detail: str) -> None:
         self.root.trigger(StopReason.KILL_SWITCH, detail)
+
+    def _venue_refused(self, detail: str) -> None:
+        # A revoked key will not come back by restarting the executor: stop now.
+        self.root.trigger(StopReason.VENUE_FATAL, detail)
 
     async def _emergency_cancel(self, reason: StopReason) -> None:
         if not self.settings.cancel_on_stop and reason in _REQUESTED_STOPS:

@@ -58,10 +58,19 @@ __all__ = [
     "SubmitOutcome",
     "Venue",
     "VenueOrder",
+    "VenueRefused",
     "VenueReport",
     "VenueSignal",
     "VenueSyncChanged",
 ]
+
+class VenueRefused(Exception):
+    """Raised out of a venue's ``run`` when the venue refuses this session for good (a
+    revoked or expired key, a lost permission): retrying, or restarting the executor, cannot
+    help, so the executor asks the root for the emergency stop (``VENUE_FATAL``) at once
+    rather than crash-looping until its supervisor gives up. A marker class: a venue's own
+    exception derives from it and from its error hierarchy."""
+
 
 SubmitOutcome: TypeAlias = Accepted | Rejected | OutcomeUnknown
 CancelOutcome: TypeAlias = CancelAcknowledged | CancelFailed

@@ -14,9 +14,14 @@ Sends:
       :class:`TradesReceived`, then the :class:`BarClosed` of the bars it completed; bars the
       timer closes. (A BLOCK mailbox here is awaited instead.)
     * ``trade_outboxes`` (the paper executor; BLOCK, about a thousand: its queue-position
-      model must see every trade): every :class:`TradesReceived`. This is the only edge the
-      book waits on, so a stuck executor holds the book (and the feed) up: never silently
-      wrong, visibly late.
+      model must see every trade): every :class:`TradesReceived`. This is the only market
+      edge the book waits on, so a stuck executor holds the book (and the feed) up: never
+      silently wrong, visibly late.
+    * ``trust_outbox`` (optional; the journal's mailbox, BLOCK, a few thousand slots): one
+      :class:`BookTrustChanged` whenever a product's book changes trust, never per frame
+      (see "Trust"). Sent once the handler has changed its state; a full BLOCK mailbox is
+      awaited (the journal must not lose the record), which is rare: trust changes a few
+      times per product per connection at most. A DROP_OLDEST mailbox is never awaited.
     * ``board`` (optional): a frozen :class:`BookStatus` per product (under
       ``"<name>/<product>"``) when its view is published and on every timer tick, and a
       :class:`BookActorStatus` (under ``name``).
@@ -27,6 +32,16 @@ views so risk and strategies stop acting on them now, not at the next frame. CON
 feed incarnation starting: frames may have been lost in between) counts as a reconnect.
 CONNECTED changes nothing: trust returns only with the next snapshot, which the feed's new
 subscription brings. A timer distrusts (STALE) any book not updated for ``max_age`` seconds.
+Every change of a book's trust is told to ``trust_outbox`` as a :class:`BookTrustChanged`:
+``trusted=True`` with reason ``"SNAPSHOT"``, ``trusted=False`` with the
+:class:`~cjt_actors.orderbook.TrustReason` name (GAP, RECONNECT, STALE, MALFORMED, CROSSED).
+Only changes: the book keeps the first reason until the next snapshot, so a second gap
+(or a reconnect after a gap) tells nothing new; an empty book that gets a crossed snapshot
+does (EMPTY -> CROSSED: it has data now, and it is wrong). Each incarnation starts by
+telling that every book is untrusted (``"EMPTY"``): after a restart that is a change (the
+previous incarnation's books may have been trusted), and on the first start it is the
+record's starting point. So the journal says when and why a book could not be traded on,
+and how long it took to trust it again.
 
 Bad frames do not crash the actor: an event off the product's price or size grid is refused
 whole by :class:`~cjt_actors.orderbook.L2Book`, which marks itself untrusted (MALFORMED); an
@@ -46,13 +61,16 @@ frame received just before a bar's end but still queued in the inbox lands in th
 
 Concurrency: one task reads the inbox, one runs the timer. Each handler changes state
 synchronously and only then sends (views and DROP_OLDEST outboxes without waiting), so the
-two tasks never see a book half-updated.
+two tasks never see a book half-updated. Trust changes are queued in the order they
+happened and sent from that queue, so they reach the journal in that order whichever task
+sends them.
 
 Restart (PERMANENT, before the feed in the trading supervisor's rest_for_one order): the
 books are not recovered. A new incarnation starts with empty books, publishes their
 (untrusted) views at once so no consumer keeps acting on a view from the previous
 incarnation, and rebuilds from the fresh snapshot the feed gets when rest_for_one restarts
-it after the book. Frames from the old connection still queued in the inbox are harmless:
+it after the book (each book's first ``BookTrustChanged`` says EMPTY, then SNAPSHOT once it
+is rebuilt). Frames from the old connection still queued in the inbox are harmless:
 updates before a snapshot are refused and counted, and the new feed's CONNECTING distrusts
 whatever an old snapshot built.
 
@@ -62,9 +80,10 @@ Cancelled: it just stops; there is nothing to flush (views are state, not histor
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Final
+from typing import Final, TypeAlias, cast
 
 import attrs
 import trio
@@ -75,18 +94,23 @@ from ..child import ChildContext
 from ..errors import InvalidSpec
 from ..market_messages import (
     BarClosed,
+    BookTrustChanged,
     BookUpdated,
     FeedState,
     FeedStatusChanged,
     L2FrameReceived,
     TradesReceived,
 )
+from ..messages import Event
 from ..orderbook import BookCounters, BookError, L2Book, TrustReason, TrustState
 from ..products import ProductRules
 from ..status import StatusBoard
 from .feed import FeedMessage
 
-__all__ = ["BookActor", "BookActorStatus", "BookStatus"]
+__all__ = ["BookActor", "BookActorStatus", "BookStatus", "TrustOutbox"]
+
+#: Where trust changes go: a mailbox of just these, or the journal's, which takes any event.
+TrustOutbox: TypeAlias = Mailbox[BookTrustChanged] | Mailbox[Event]
 
 #: Feed states that distrust every book, and the reason they give.
 _DISTRUST: Final[Mapping[FeedState, TrustReason]] = {
@@ -158,7 +182,8 @@ class BookActor:
         products: the rules of every product to keep a book of, by product id (the book
             converts prices and sizes to ticks with their increments).
         inbox: the feed's output (BLOCK).
-        view_outboxes, market_outboxes, trade_outboxes: see the module docstring.
+        view_outboxes, market_outboxes, trade_outboxes, trust_outbox: see the module
+            docstring.
         depth: levels per side in each view.
         bar_intervals: bar lengths in whole seconds.
         max_age: seconds without an update after which a trusted book turns STALE.
@@ -175,6 +200,7 @@ class BookActor:
     view_outboxes: Sequence[ConflatingMailbox[str, BookUpdated]] = ()
     market_outboxes: Sequence[Mailbox[TradesReceived | BarClosed]] = ()
     trade_outboxes: Sequence[Mailbox[TradesReceived]] = ()
+    trust_outbox: TrustOutbox | None = None
     depth: int = 10
     bar_intervals: tuple[int, ...] = (1, 60)
     max_age: float = 10.0
@@ -217,10 +243,12 @@ class BookActor:
                 for box in self.market_outboxes
             ),
             trades=tuple(ctx.sender(box) for box in self.trade_outboxes),
+            trust=None if self.trust_outbox is None else _trust_sender(ctx, self.trust_outbox),
         )
         books.start(trio.current_time())
         async with trio.open_nursery() as nursery:
             nursery.start_soon(books.tick_forever)
+            await books.send_trust_changes()  # "every book is EMPTY" precedes "ready"
             task_status.started()
             async for message in inbox:
                 await books.handle(message)
@@ -236,7 +264,11 @@ class _Books:
     views: tuple[Outbox[BookUpdated], ...]
     market: tuple[tuple[Outbox[TradesReceived | BarClosed], bool], ...]
     trades: tuple[Outbox[TradesReceived], ...]
+    trust: tuple[Outbox[BookTrustChanged], bool] | None = None
     books: dict[str, L2Book] = attrs.Factory(dict)
+    #: Per product, the last trust told: ``(trusted, reason)``.
+    told: dict[str, tuple[bool, str]] = attrs.Factory(dict)
+    trust_changes: deque[BookTrustChanged] = attrs.Factory(deque)
     bars: dict[str, MultiBarBuilder] = attrs.Factory(dict)
     feed_state: FeedState | None = None
     l2_frames: int = 0
@@ -266,6 +298,7 @@ class _Books:
             case _:
                 self._on_feed_status(message)
         self._publish_status()
+        await self.send_trust_changes()
 
     def _on_l2(self, frame: L2FrameReceived) -> None:
         self.l2_frames += 1
@@ -343,6 +376,7 @@ class _Books:
         ]
         self.bars_closed += len(closed)
         self._publish_status()
+        await self.send_trust_changes()
         for outbox, drops in self.market:
             for message in closed:
                 await _deliver(outbox, drops, message)
@@ -352,7 +386,38 @@ class _Books:
         for outbox in self.views:
             outbox.send_nowait(update)  # conflating: never waits
         self.views_published += 1
+        self._note_trust(book, now)
         self._publish_book_status(book, now)
+
+    def _note_trust(self, book: L2Book, now: float) -> None:
+        """Queue a :class:`BookTrustChanged` if the book's trust (or the reason it is not
+        trusted) differs from what was last told."""
+        trusted = book.state is TrustState.TRUSTED
+        if trusted:
+            reason = "SNAPSHOT"
+        elif book.trust_reason is None:
+            reason = book.state.name  # EMPTY: no snapshot yet
+        else:
+            reason = book.trust_reason.name
+        if self.told.get(book.product_id) == (trusted, reason):
+            return
+        self.told[book.product_id] = (trusted, reason)
+        if self.trust is not None:
+            self.trust_changes.append(
+                BookTrustChanged(product_id=book.product_id, trusted=trusted, reason=reason, at=now)
+            )
+
+    async def send_trust_changes(self) -> None:
+        """Send the queued trust changes, oldest first (see "Concurrency")."""
+        if self.trust is None:
+            return
+        outbox, drops = self.trust
+        while self.trust_changes:
+            change = self.trust_changes.popleft()
+            if drops:
+                outbox.send_nowait(change)
+            else:
+                await outbox.send(change)
 
     def _publish_book_status(self, book: L2Book, now: float) -> None:
         board = self.actor.board
@@ -401,6 +466,12 @@ class _Books:
                 last_apply_error=self.last_apply_error,
             ),
         )
+
+
+def _trust_sender(ctx: ChildContext, box: TrustOutbox) -> tuple[Outbox[BookTrustChanged], bool]:
+    # Mailbox is invariant (it sends and receives); a Mailbox[Event] accepts these.
+    sender = ctx.sender(cast("Mailbox[BookTrustChanged]", box))
+    return sender, box.overflow is Overflow.DROP_OLDEST
 
 
 async def _deliver(

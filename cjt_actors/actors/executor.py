@@ -30,6 +30,11 @@ can ask it to trade before it knows where it stands (DESIGN §2 start order). Th
 :class:`~cjt_actors.execution.ExecutionCore` and the venue outlive incarnations (the app
 owns them); the core's records are rebuilt from the journal on every start.
 
+A venue that refuses the session for good (:class:`~cjt_actors.venue.VenueRefused`: a
+revoked key) is not a crash a restart can mend: the executor calls ``on_venue_refused``
+(the pipeline's: the root's ``VENUE_FATAL`` stop, so every order is cancelled at once) and
+then lets the error end this incarnation as usual.
+
 Cancelled: it stops taking commands; a request in flight is abandoned where it stands (the
 journal says SUBMITTED or CANCEL_PENDING, which recovery and the emergency step resolve).
 Cancelling every working order is not its job when stopped but the root's emergency step,
@@ -38,7 +43,7 @@ which runs :meth:`ExecutionCore.emergency_cancel_all` under a shielded deadline.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import final
 
 import attrs
@@ -59,7 +64,7 @@ from ..order_messages import (
     SubmitOrder,
 )
 from ..status import StatusBoard
-from ..venue import MarketObserver, VenueReport, VenueSignal
+from ..venue import MarketObserver, VenueRefused, VenueReport, VenueSignal
 
 __all__ = ["ExecutorActor", "ExecutorCommand"]
 
@@ -81,6 +86,8 @@ class ExecutorActor:
     lookup_interval: float = 2.0
     board: StatusBoard | None = None
     name: str = "executor"
+    on_venue_refused: Callable[[str], None] | None = None
+    """Called with the reason when the venue refuses the session for good (see above)."""
     recovery: RecoveryReport | None = attrs.field(default=None, init=False)
     """What the latest incarnation's recovery found (for the status line and tests)."""
 
@@ -104,6 +111,23 @@ class ExecutorActor:
         self.recovery = await self.core.recover(publish)
         self._publish_status()
         commands = ctx.receiver(self.commands)
+        try:
+            await self._serve(ctx, commands, publish, task_status)
+        except* VenueRefused as refused:
+            if self.on_venue_refused is not None:
+                first: BaseException = refused
+                while isinstance(first, BaseExceptionGroup):
+                    first = first.exceptions[0]
+                self.on_venue_refused(f"the venue refuses this session: {first}")
+            raise
+
+    async def _serve(
+        self,
+        ctx: ChildContext,
+        commands: trio.MemoryReceiveChannel[ExecutorCommand],
+        publish: Publish,
+        task_status: trio.TaskStatus[None],
+    ) -> None:
         async with trio.open_nursery() as nursery:
             # Reports are applied inside the venue's `send`: the venue forgets a report only
             # once it is journaled, so an executor that dies loses no fill in a buffer.

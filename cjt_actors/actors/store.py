@@ -14,7 +14,8 @@ event loop.
 
 Logs: once a batch is durable, each notable event in it becomes one structured log line
 (supervision events, trading-state changes, the kill switch, reconciliations, the feed's
-state, the emergency's steps), so the log tells the story and the journal holds the proof.
+state, the books' trust, the emergency's steps), so the log tells the story and the journal
+holds the proof.
 
 Time: each event is journaled with its own ``at`` (trio's clock) when it has one, else the
 moment it is written.
@@ -38,7 +39,7 @@ from ..channels import Mailbox
 from ..child import ChildContext
 from ..journal import AsyncJournal
 from ..logs import log_event, log_supervisor_event
-from ..market_messages import FeedStatusChanged
+from ..market_messages import BookTrustChanged, FeedStatusChanged
 from ..messages import EmergencyTriggered, Event, StopReason, SupervisorEvent
 from ..order_messages import (
     EmergencyCancelFinished,
@@ -129,6 +130,12 @@ def _log(event: Event) -> None:
         case FeedStatusChanged():
             actor, level = "feed", logging.INFO
             message = f"market data feed {event.state.value}: {event.detail}"
+        case BookTrustChanged():
+            # Trust lost to trouble is news; a snapshot, or the empty books of a start, is not.
+            routine = event.trusted or event.reason == "EMPTY"
+            actor, level = "book", logging.INFO if routine else logging.WARNING
+            verdict = "trusted" if event.trusted else "not trusted"
+            message = f"book {event.product_id} {verdict} ({event.reason})"
         case EmergencyTriggered():
             requested = event.reason in (StopReason.SIGNAL, StopReason.OPERATOR)
             actor, level = "root", logging.INFO if requested else logging.WARNING

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from ._common import load_with_overrides, positive_seconds, refuse, source_of
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from ..interlock import LiveTradingRefused
     from ..live_run import run_live
     from ..logs import configure_logging
+    from ..startup import EXIT_VENUE_UNAVAILABLE, VenueUnavailable
 
     source = source_of(args.config)
     try:
@@ -95,3 +97,8 @@ def run(args: argparse.Namespace) -> int:
         return refuse("run", f"API key from {where}: {error}")
     except InvalidSpec as error:
         return refuse("run", str(error))
+    except VenueUnavailable as error:
+        # Not a usage error: the exchange may come back, and a service manager should
+        # start us again later (EX_TEMPFAIL; docs/cjt.service does not prevent it).
+        print(f"cjt run: {error}", file=sys.stderr)
+        return EXIT_VENUE_UNAVAILABLE

@@ -1,8 +1,9 @@
 """The simulator as one ASGI application: REST, WebSocket and control routes together.
 
-One port serves everything: ``/api/v3/brokerage/...`` (REST), ``/`` (WebSocket market data,
-with the user channel as failover), ``/ws/user`` (WebSocket user data) and ``/sim/...``
-(fault injection). Serve it with :func:`cjt_actors.sim.server.serve_simulator`, or drive it
+One port serves everything: ``/api/v3/...`` (REST; the routes are under
+``/api/v3/brokerage``, and the whole of ``/api/v3`` is behind the gateway the
+``exchange down`` fault takes down), ``/`` (WebSocket market data, with the user channel as
+failover), ``/ws/user`` (WebSocket user data) and ``/sim/...`` (fault injection, never down). Serve it with :func:`cjt_actors.sim.server.serve_simulator`, or drive it
 with no sockets at all through ``httpx.ASGITransport``.
 """
 
@@ -15,7 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from .control import control_routes
-from .rest import PREFIX, RestApi
+from .rest import API_ROOT, RestApi
 from .simulator import Simulator
 from .websocket import serve_connection
 
@@ -36,7 +37,7 @@ def build_app(sim: Simulator) -> Starlette:
 
     return Starlette(
         routes=[
-            Route(PREFIX + "/{rest:path}", brokerage, methods=["GET", "POST", "PUT", "DELETE"]),
+            Route(API_ROOT + "/{rest:path}", brokerage, methods=["GET", "POST", "PUT", "DELETE"]),
             WebSocketRoute("/", market_ws),
             WebSocketRoute("/ws/user", user_ws),
             *control_routes(sim),

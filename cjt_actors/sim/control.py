@@ -12,6 +12,8 @@ listens on loopback only.
 ``POST /sim/faults/latency``           ``{"seconds"}``
 ``POST /sim/faults/ws``                ``{"action": drop|stall|resume|close|skip_sequence|malformed, "amount", "endpoint"}``
 ``POST /sim/faults/replay_fills``      ``{"enabled"}``
+``POST /sim/faults/price_jump``        ``{"product_id", "bps"}`` (int or decimal string); answers the new ``mid``
+``POST /sim/faults/exchange_down``     ``{"down": true|false}``
 ``POST /sim/keys/revoke``              ``{"key_name"}`` (and ``/sim/keys/restore``)
 ``POST /sim/deposit``                  ``{"user", "currency", "amount"}``
 ``GET  /sim/orders/requests``          POST /orders count per client_order_id
@@ -70,6 +72,7 @@ def control_routes(sim: Simulator) -> list[Route]:
                 for c in sim.hub.connections
             ],
             "fault_history": faults.history,
+            "exchange_down": faults.exchange_down,
             "pending_rest_faults": faults.pending_rest_faults,
             "fills_recorded": sim.fills_recorded,
         }
@@ -115,6 +118,22 @@ def control_routes(sim: Simulator) -> list[Route]:
     async def replay(body: dict[str, Any]) -> Any:
         faults.set_replay_fills_on_reconnect(_field(body, "enabled", bool, True))
         return {}
+
+    async def price_jump(body: dict[str, Any]) -> Any:
+        product_id = _field(body, "product_id", str)
+        raw = _field(body, "bps", object)
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise _BadRequest(f"bps: expected an int or a decimal string, got {raw!r}")
+        try:
+            bps = Decimal(raw)
+        except InvalidOperation:
+            raise _BadRequest(f"bps: not a decimal string: {raw!r}") from None
+        faults.jump_price(product_id, bps)
+        return {"mid": str(sim.market.mid(product_id))}
+
+    async def exchange_down(body: dict[str, Any]) -> Any:
+        faults.set_exchange_down(_field(body, "down", bool))
+        return {"exchange_down": faults.exchange_down}
 
     async def revoke(body: dict[str, Any]) -> Any:
         faults.revoke_key(_field(body, "key_name", str))
@@ -170,6 +189,8 @@ def control_routes(sim: Simulator) -> list[Route]:
         Route("/sim/faults/latency", endpoint(latency), methods=["POST"]),
         Route("/sim/faults/ws", endpoint(ws_fault), methods=["POST"]),
         Route("/sim/faults/replay_fills", endpoint(replay), methods=["POST"]),
+        Route("/sim/faults/price_jump", endpoint(price_jump), methods=["POST"]),
+        Route("/sim/faults/exchange_down", endpoint(exchange_down), methods=["POST"]),
         Route("/sim/keys/revoke", endpoint(revoke), methods=["POST"]),
         Route("/sim/keys/restore", endpoint(restore), methods=["POST"]),
         Route("/sim/deposit", endpoint(deposit), methods=["POST"]),

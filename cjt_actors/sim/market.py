@@ -13,7 +13,8 @@ every rule (matching, fees, holds, conservation) applies to them exactly as to a
 * a **taker** sends market orders of random size now and then (trades).
 
 The mid is a random walk in integer ticks, so prices are exact multiples of the product's
-price increment. Everything random comes from one ``random.Random(seed)``: a seed fixes the
+price increment; :meth:`SyntheticMarket.jump` moves it at once by a number of basis points
+(the ``jump_price`` fault), and the maker re-quotes around the new mid in the same call. Everything random comes from one ``random.Random(seed)``: a seed fixes the
 market, which is what deterministic scenarios need.
 """
 
@@ -22,7 +23,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import attrs
 
@@ -129,6 +130,33 @@ class SyntheticMarket:
             self._requote(state, now)
             self._resize(state, now)
             self._takers(state, now, dt)
+
+    def jump(self, product_id: str, bps: Decimal, now: float) -> Decimal:
+        """Move ``product_id``'s mid by ``bps`` basis points at once; return the new mid.
+
+        The move is rounded to whole ticks (half to even) but is at least one tick in the
+        direction of ``bps``, and the mid never falls below the spread (as in :meth:`step`).
+        The maker's quotes are laid again around the new mid before this returns: its stale
+        quotes are cancelled first, so it never trades with itself, then the new ones are
+        placed as ordinary limit orders. A resting order of another user that a new quote
+        crosses is therefore filled against the maker at that order's own limit price, as
+        an arbitrageur would pick off a stale order when the price gaps. Nothing random is
+        drawn for the move itself (the new quotes' sizes are, as always).
+
+        Raises:
+            InvalidSpec: ``product_id`` is not one of this market's products.
+        """
+        state = self._products.get(product_id)
+        if state is None:
+            known = ", ".join(sorted(self._products))
+            raise InvalidSpec(f"product_id: unknown product {product_id!r} (known: {known})")
+        target = (state.mid_ticks * (10_000 + bps) / 10_000).to_integral_value(ROUND_HALF_EVEN)
+        move = int(target) - state.mid_ticks
+        if move == 0 and bps:
+            move = 1 if bps > 0 else -1
+        state.mid_ticks = max(self.params.spread_ticks + 1, state.mid_ticks + move)
+        self._requote(state, now)
+        return self.mid(product_id)
 
     # -- the maker ---------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """The simulator's REST API under ``/api/v3/brokerage``, as Coinbase answers it.
 
 Every request goes through the same steps, in the order the real service appears to apply
-them: injected latency and faults (:mod:`.faults`), authentication (401 with the plain-text
+them: injected latency, the gateway (while the ``exchange down`` fault is on, every path
+under ``/api/v3`` gets the load balancer's HTML 503 page and pending faults stay pending for
+later), injected faults (:mod:`.faults`), authentication (401 with the plain-text
 body ``Unauthorized``), the rate limit (429), then the route. Every answer from the rate
 limit on carries lower-case ``x-ratelimit-*`` headers; injected faults, 401s and unknown
 routes come before it and carry none. Routes answer with the shapes of
@@ -40,9 +42,11 @@ from .wire import (
     rfc3339,
 )
 
-__all__ = ["PREFIX", "RestApi"]
+__all__ = ["API_ROOT", "PREFIX", "RestApi", "unavailable_page"]
 
-PREFIX = "/api/v3/brokerage"
+#: Everything under here is the exchange behind its gateway (and down when the gateway is).
+API_ROOT = "/api/v3"
+PREFIX = API_ROOT + "/brokerage"
 JSON = dict[str, Any]
 
 _HTML_PAGE = (
@@ -93,7 +97,8 @@ class _Call:
 
 
 class RestApi:
-    """An ASGI endpoint for every ``/api/v3/brokerage/...`` route."""
+    """An ASGI endpoint for every ``/api/v3/...`` path (routes under ``/api/v3/brokerage``;
+    the rest are 404s, or 503s while the exchange is down)."""
 
     def __init__(self, sim: Simulator) -> None:
         self.sim = sim
@@ -132,11 +137,13 @@ class RestApi:
 
     async def __call__(self, request: Request) -> Response:
         path = request.url.path
-        sub = path.removeprefix(PREFIX)
+        sub = path.removeprefix(PREFIX) if path.startswith(PREFIX + "/") else None
         sim = self.sim
         sim.open()
         if sim.faults.latency:
             await trio.sleep(sim.faults.latency)
+        if sim.faults.exchange_down:
+            return unavailable_page()
         fault = sim.faults.take_rest_fault(path)
         if fault is not None:
             if fault.kind is RestFaultKind.HANG:
@@ -151,7 +158,7 @@ class RestApi:
         public = False
         allowed: set[str] = set()
         for method, pattern, candidate, is_public in self._routes:
-            found = pattern.match(sub)
+            found = pattern.match(sub) if sub is not None else None
             if found is None:
                 continue
             allowed.add(method)
@@ -674,6 +681,12 @@ def _error(status: int, error: str, details: str) -> Response:
 def _html(status: int) -> Response:
     page = _HTML_PAGE.format(status=status, reason=_REASONS.get(status, "Error"))
     return Response(page, status_code=status, media_type="text/html")
+
+
+def unavailable_page() -> Response:
+    """The gateway's answer while the exchange is down: an HTML 503 (a load balancer's
+    maintenance page, not the exchange's JSON), for REST requests and WebSocket handshakes."""
+    return _html(503)
 
 
 def _with_limits(response: Response, bucket: _Bucket) -> Response:

@@ -87,6 +87,7 @@ class Simulator:
         self.faults.on_ws_action(self.hub.apply)
         self.verifier = JwtVerifier([], hosts={"api.coinbase.com"}, now=self.epoch)
         self.faults.bind_auth(self.verifier.revoke, self.verifier.restore)
+        self.faults.bind_market(self._jump_price)
         self._keys: dict[str, str] = {}  # key name -> user id
         self._users: list[str] = [DEFAULT_USER]
         self._funded: set[str] = set()
@@ -227,6 +228,15 @@ class Simulator:
         if self.config.market_enabled:
             self.market.step(now, dt)
         self.engine.expire(now)
+        self.publish()
+
+    def _jump_price(self, product_id: str, bps: Decimal) -> None:
+        """The ``jump_price`` fault: move the mid, re-quote, and publish the jump at once (the
+        book update must not wait for the next market step)."""
+        if not self.config.market_enabled:
+            raise InvalidSpec("price jump: the synthetic market is disabled (market_enabled)")
+        self.open()
+        self.market.jump(product_id, bps, self.epoch())
         self.publish()
 
     async def _heartbeat_loop(self) -> None:

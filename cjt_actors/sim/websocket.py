@@ -5,6 +5,13 @@ A connection is three concurrent jobs: reading subscribe and unsubscribe message
 the frames the :class:`~cjt_actors.sim.streams.Hub` queues for it, and closing it if no
 subscribe arrives within 5 s. Closing, dropping (1011: a true no-close-frame TCP drop is not
 reachable through ASGI) and stalling come from the fault switches.
+
+While the exchange is down (``Faults.set_exchange_down``) the handshake is refused, as a
+load balancer in maintenance does: with an HTTP 503 and its HTML page where the server
+supports the ASGI WebSocket denial response (Hypercorn does), else by closing before
+accepting, which servers answer with a plain 403 (so does the in-memory bridge of
+:mod:`.inmemory`). Either way the client's handshake fails (``trio_websocket``'s
+``ConnectionRejected``), which the client in :mod:`cjt_actors.exchange.ws` retries with backoff.
 """
 
 from __future__ import annotations
@@ -16,6 +23,8 @@ import trio
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from .auth import AuthFailure
+from .faults import WsAction, WsActionKind
+from .rest import unavailable_page
 from .simulator import DEFAULT_USER, Simulator
 from .streams import SUBSCRIBE_DEADLINE, Connection, Outgoing, _Close
 
@@ -25,14 +34,24 @@ __all__ = ["serve_connection"]
 _POLICY = 1008
 #: Close code standing in for a dropped connection (what an ASGI server sends on a crash).
 _DROPPED = 1011
+#: Close code for a handshake refused where the server has no denial response ("try again
+#: later"; a server answers a close before the accept with an HTTP 403 anyway).
+_TRY_AGAIN_LATER = 1013
+#: The ASGI extension that lets an app answer a WebSocket handshake with an HTTP response.
+_DENIAL_RESPONSE = "websocket.http.response"
 
 
 async def serve_connection(sim: Simulator, websocket: WebSocket, endpoint: str) -> None:
     """Serve one client connection until either side closes it."""
-    await websocket.accept()
     sim.open()
+    if sim.faults.exchange_down:
+        await _refuse(websocket)
+        return
+    # Registered before the accept is awaited, so that the exchange going down meanwhile
+    # drops this connection too instead of leaving it open behind a closed gateway.
     connection = sim.hub.open(endpoint)
     try:
+        await websocket.accept()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_write, websocket, connection, nursery.cancel_scope)
             nursery.start_soon(_deadline, connection)
@@ -40,6 +59,14 @@ async def serve_connection(sim: Simulator, websocket: WebSocket, endpoint: str) 
             nursery.cancel_scope.cancel(reason="client closed the connection")
     finally:
         sim.hub.remove(connection)
+
+
+async def _refuse(websocket: WebSocket) -> None:
+    """Refuse the handshake as the gateway in maintenance does (see the module doc)."""
+    if _DENIAL_RESPONSE in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(unavailable_page())
+    else:
+        await websocket.close(_TRY_AGAIN_LATER)
 
 
 async def _read(sim: Simulator, websocket: WebSocket, connection: Connection) -> None:
@@ -122,6 +149,9 @@ def _handle(sim: Simulator, connection: Connection, message: Any) -> None:
     if channel == "level2":
         for product_id in added:
             connection.frame("l2_data", [sim.l2_snapshot(product_id)])
+            if sim.faults.take_snapshot_cut():
+                connection.apply(WsAction(kind=WsActionKind.DROP))
+                return
     elif channel == "market_trades":
         for product_id in added:
             connection.frame("market_trades", [sim.trades_snapshot(product_id)])

@@ -4,26 +4,39 @@ A trading bot's recovery code (retries, reconciliation after a lost order respon
 detection, reconnects) can only be trusted if the faults it is tested against really happen
 on the wire. Each fault is switched on both ways a scenario may use, the Python API
 (``sim.faults``) and the HTTP control API (``/sim/...``), and checked from the client's side.
+The price-jump and exchange-down faults are also run in memory under trio's MockClock with
+the project's own REST and WebSocket clients, as the failure scenarios run them.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+import random
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 import trio
+from trio_websocket import ConnectionRejected
 
+from cjt_actors.errors import ServerError
+from cjt_actors.exchange import stream
+from cjt_actors.exchange.rest import RestClient
+from cjt_actors.exchange.ws import WebSocketClient
+from cjt_actors.orderbook import L2Book
 from cjt_actors.sim.faults import Faults, RestFaultKind
+from cjt_actors.sim.inmemory import InMemoryExchange
+from cjt_actors.sim.simulator import Simulator, SimulatorConfig
 from cjt_actors.sim.streams import Connection
 
 from .conftest import (
     PREFIX,
     WAIT,
     Served,
+    ServeFactory,
     close_code,
     open_ws,
     receive,
@@ -528,3 +541,275 @@ async def test_ws_fault_over_http_reports_the_connections_it_reached(served: Ser
         answer = await served.control("POST", "/faults/ws", {"action": "malformed"})
         assert answer.json() == {"connections": 1}
         assert await receive(ws) == "this is not json"
+
+
+# -- the market: price jumps -------------------------------------------------------------------
+#
+# These run the simulator in memory under trio's MockClock (as the failure scenarios do), with
+# the project's own clients, so "what clients receive" is what the bot would receive.
+
+EPOCH = 1_767_225_600.0  # 2026-01-01T00:00:00Z: the simulated exchange's virtual wall clock
+
+
+def _control_client(exchange: InMemoryExchange) -> httpx.AsyncClient:
+    """An HTTP client for the /sim control API of an in-memory simulator."""
+    return httpx.AsyncClient(transport=exchange.http_transport(), base_url=exchange.rest_url)
+
+
+@pytest.mark.parametrize(
+    ("via", "product_id", "bps"),
+    [("python", "BTC-USD", 500), ("http", "ETH-USD", -300), ("http", "BTC-USD", "12.5")],
+)
+async def test_a_price_jump_moves_the_level2_book_clients_receive(
+    autojump_clock: trio.abc.Clock, via: str, product_id: str, bps: int | str
+) -> None:
+    """The book a client keeps from l2_data jumps by the asked bps, before any market step."""
+    sim = Simulator(SimulatorConfig(seed=3, start_epoch=EPOCH))
+    exchange = InMemoryExchange(sim)
+    spec = sim.engine.products[product_id]
+    book = L2Book(product_id, spec.price_increment, spec.base_increment)
+
+    async def on_item(item: stream.StreamItem) -> None:
+        if isinstance(item, stream.Frame) and isinstance(item.payload, stream.L2Data):
+            for event in item.payload.events:
+                book.apply_event(event, now=trio.current_time())
+
+    async with _control_client(exchange) as control, trio.open_nursery() as nursery:
+        await nursery.start(sim.run_background)
+        client = WebSocketClient(
+            channels={"level2": [product_id]},
+            url=exchange.ws_market_url,
+            connect=exchange.connect,
+            now=sim.epoch,
+            rng=random.Random(3),
+        )
+        await nursery.start(client.run, on_item)
+        await trio.sleep(1.1)  # the market steps every 0.25 s: the jump falls between steps
+        before = book.mid()
+        assert before is not None
+        if via == "python":
+            sim.faults.jump_price(product_id, Decimal(bps))
+        else:
+            answer = await control.post(
+                "/sim/faults/price_jump", json={"product_id": product_id, "bps": bps}
+            )
+            assert answer.status_code == 200, answer.text
+            assert Decimal(answer.json()["mid"]) == sim.market.mid(product_id)
+        await trio.sleep(0.01)  # the frames are delivered; the next step is at 1.25 s
+        after, bid, ask = book.mid(), book.best_bid(), book.best_ask()
+        nursery.cancel_scope.cancel()
+    assert after == sim.market.mid(product_id)
+    ratio = after / before
+    assert abs(ratio - (1 + Decimal(bps) / 10_000)) < Decimal("0.0001")  # ticks round it only
+    assert bid is not None
+    assert ask is not None
+    assert ask[0] - bid[0] == 2 * spec.price_increment  # the maker's touch, re-laid at once
+    assert sim.faults.history == [f"price jump {product_id} {Decimal(bps):+f}bps"]
+
+
+@pytest.mark.parametrize("bps", [400, "-2.5"])
+async def test_price_jump_over_http_answers_the_new_mid(
+    serve: ServeFactory, bps: int | str
+) -> None:
+    """With the market standing still (a long tick), the answered mid is exactly the jump."""
+    async with serve(SimulatorConfig(tick=60)) as served:
+        answer = await served.control(
+            "POST", "/faults/price_jump", {"product_id": "BTC-USD", "bps": bps}
+        )
+        status = (await served.control("GET", "/status")).json()
+    expected = {400: "62400.00", "-2.5": "59985.00"}[bps]
+    assert answer.json() == {"mid": expected}
+    assert status["fault_history"] == [f"price jump BTC-USD {Decimal(bps):+f}bps"]
+
+
+# -- the gateway: the exchange down ------------------------------------------------------------
+
+
+def _rejected_with_503(error: ConnectionRejected) -> bool:
+    return error.status_code == 503 and b"<title>503 Service Unavailable</title>" in (
+        error.body or b""
+    )
+
+
+@VIA
+async def test_while_down_the_gateway_answers_503_pages_and_refuses_handshakes(
+    served: Served, via: str
+) -> None:
+    """REST gets the load balancer's HTML 503, WebSockets are dropped and refused with a 503,
+    the /sim routes keep working, and pending faults wait for the exchange to come back."""
+    served.sim.faults.fail_next(RestFaultKind.SERVER_ERROR, path_prefix=PREFIX + "/orders")
+    async with open_ws(served.endpoints.ws_market_url) as ws:
+        await send_json(ws, {"type": "subscribe", "channel": "heartbeats", "product_ids": []})
+        await receive(ws)
+        await inject(
+            served,
+            via,
+            lambda f: f.set_exchange_down(True),
+            "/faults/exchange_down",
+            {"down": True},
+        )
+        assert await _close_code(ws) == 1011
+
+    for path, signed in ((PREFIX + "/accounts", True), (PREFIX + "/time", False)):
+        response = await served.rest("GET", path.removeprefix(PREFIX), signed=signed)
+        assert response.status_code == 503
+        assert response.headers["content-type"].startswith("text/html")
+        assert "<title>503 Service Unavailable</title>" in response.text
+    assert (await served.http.get("/api/v3/anything/else")).status_code == 503
+    for url in (served.endpoints.ws_market_url, served.endpoints.ws_user_url):
+        with pytest.RaisesGroup(
+            pytest.RaisesExc(ConnectionRejected, check=_rejected_with_503),
+            flatten_subgroups=True,
+        ):
+            async with open_ws(url):
+                pass  # pragma: no cover - the handshake is refused
+    status = (await served.control("GET", "/status")).json()
+    assert status["exchange_down"] is True
+    assert status["connections"] == []
+    assert status["pending_rest_faults"] == 1
+
+    await inject(
+        served, via, lambda f: f.set_exchange_down(False), "/faults/exchange_down", {"down": False}
+    )
+    assert (await served.rest("GET", "/accounts")).status_code == 200
+    assert (await served.rest("GET", "/orders/historical/batch")).status_code == 503  # pending
+    assert (await served.rest("GET", "/orders/historical/batch")).status_code == 200
+    assert (await served.http.get("/api/v3/anything/else")).status_code == 404
+    async with open_ws(served.endpoints.ws_user_url) as ws:
+        await send_json(ws, {"type": "subscribe", "channel": "heartbeats", "product_ids": []})
+        assert (await receive(ws))["channel"] == "subscriptions"
+    assert served.sim.faults.history == [
+        "rest server_error x1 /api/v3/brokerage/orders",
+        "exchange down",
+        "exchange up",
+    ]
+
+
+@VIA
+async def test_an_outage_is_survived_by_the_clients_and_the_market_moves_on(
+    autojump_clock: trio.abc.Clock, via: str
+) -> None:
+    """In memory, with our clients: REST raises ServerError(503), both WebSocket clients are
+    dropped and keep retrying with growing delays, the market trades on behind the gateway,
+    and once the exchange is up again everything reconnects and answers."""
+    sim = Simulator(SimulatorConfig(seed=4, start_epoch=EPOCH))
+    credentials, _ = sim.generate_key()
+    exchange = InMemoryExchange(sim)
+    seen: dict[str, list[stream.StreamItem]] = {"market": [], "user": []}
+
+    def collect(name: str) -> Callable[[stream.StreamItem], Awaitable[None]]:
+        async def on_item(item: stream.StreamItem) -> None:
+            if not isinstance(item, stream.Frame):
+                seen[name].append(item)
+
+        return on_item
+
+    async with (
+        _control_client(exchange) as control,
+        RestClient(
+            exchange.rest_url,
+            credentials=credentials,
+            transport=exchange.http_transport(),
+            now=sim.epoch,
+            rng=random.Random(4),
+        ) as rest,
+        trio.open_nursery() as nursery,
+    ):
+
+        async def switch(down: bool) -> None:
+            if via == "python":
+                sim.faults.set_exchange_down(down)
+            else:
+                answer = await control.post("/sim/faults/exchange_down", json={"down": down})
+                assert answer.json() == {"exchange_down": down}
+
+        await nursery.start(sim.run_background)
+        clients = {
+            "market": WebSocketClient(
+                channels={"level2": ["BTC-USD"]},
+                url=exchange.ws_market_url,
+                connect=exchange.connect,
+                now=sim.epoch,
+                rng=random.Random(4),
+            ),
+            "user": WebSocketClient(
+                channels={"user": []},
+                url=exchange.ws_user_url,
+                credentials=credentials,
+                connect=exchange.connect,
+                now=sim.epoch,
+                rng=random.Random(5),
+            ),
+        }
+        for name, client in clients.items():
+            await nursery.start(client.run, collect(name))
+        assert (await rest.list_accounts()).accounts
+        await trio.sleep(1.0)
+
+        await switch(True)
+        with pytest.raises(ServerError) as caught:
+            await rest.list_accounts()
+        assert caught.value.status == 503
+        assert "503 Service Unavailable" in str(caught.value)
+        fills_when_down = sim.fills_recorded
+        await trio.sleep(20.0)
+        assert sim.hub.connections == []
+        assert not any(client.connected for client in clients.values())
+        assert sim.fills_recorded > fills_when_down  # the takers kept trading
+
+        await switch(False)
+        with trio.fail_after(60):
+            while not all(client.connected for client in clients.values()):
+                await trio.sleep(0.1)
+        assert (await rest.list_accounts()).accounts
+        nursery.cancel_scope.cancel()
+
+    for name, items in seen.items():
+        kinds = [type(item).__name__ for item in items]
+        assert kinds[:3] == ["Connected", "Subscribed", "Disconnected"], name
+        dropped = items[2]
+        assert isinstance(dropped, stream.Disconnected)
+        assert dropped.code == 1011
+        failures = [item for item in items if isinstance(item, stream.ConnectFailed)]
+        assert len(failures) >= 4, name
+        assert all("ConnectionRejected" in failure.reason for failure in failures)
+        assert failures[3].retry_in > failures[0].retry_in  # backing off, not hammering
+        assert kinds[-2:] == ["Connected", "Subscribed"], name
+        assert kinds.count("Connected") == 2, name
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "message"),
+    [
+        ("/faults/price_jump", {"bps": 5}, "product_id: required"),
+        ("/faults/price_jump", {"product_id": "BTC-USD"}, "bps: required"),
+        ("/faults/price_jump", {"product_id": 7, "bps": 5}, "product_id: expected str"),
+        ("/faults/price_jump", {"product_id": "BTC-USD", "bps": 2.5}, "bps: expected an int or"),
+        ("/faults/price_jump", {"product_id": "BTC-USD", "bps": True}, "bps: expected an int or"),
+        ("/faults/price_jump", {"product_id": "BTC-USD", "bps": "lots"}, "not a decimal string"),
+        ("/faults/price_jump", {"product_id": "BTC-USD", "bps": 0}, "bps: must be non-zero"),
+        ("/faults/price_jump", {"product_id": "BTC-USD", "bps": "-10000"}, "strictly between"),
+        ("/faults/price_jump", {"product_id": "BTC-USD", "bps": "NaN"}, "bps: must be non-zero"),
+        (
+            "/faults/price_jump",
+            {"product_id": "DOGE-USD", "bps": 5},
+            "unknown product 'DOGE-USD' (known: BTC-USD, ETH-USD)",
+        ),
+        ("/faults/exchange_down", {}, "down: required"),
+        ("/faults/exchange_down", {"down": "yes"}, "down: expected bool"),
+        ("/faults/exchange_down", {"down": 1}, "down: expected bool"),
+    ],
+)
+async def test_the_market_and_gateway_routes_refuse_bad_requests_saying_why(
+    served: Served, path: str, body: Any, message: str
+) -> None:
+    """A typo in a scenario's price jump or outage is a 400 naming the field, and no-op."""
+    mid = served.sim.market.mid("BTC-USD")
+    response = await served.control("POST", path, body)
+    assert response.status_code == 400
+    answer = response.json()
+    assert answer["error"] == "INVALID_ARGUMENT"
+    assert message in answer["message"]
+    assert served.sim.faults.history == []
+    assert served.sim.faults.exchange_down is False
+    assert abs(served.sim.market.mid("BTC-USD") - mid) < mid / 100  # only the random walk

@@ -26,12 +26,14 @@ from cjt_actors.errors import InvalidSpec
 from cjt_actors.exchange.stream import L2Event, L2Level, Trade
 from cjt_actors.market_messages import (
     BarClosed,
+    BookTrustChanged,
     BookUpdated,
     FeedState,
     FeedStatusChanged,
     L2FrameReceived,
     TradesReceived,
 )
+from cjt_actors.messages import Event
 from cjt_actors.orderbook import BookView, TrustReason, TrustState
 from cjt_actors.products import ProductRules
 from cjt_actors.status import StatusBoard
@@ -546,3 +548,155 @@ def test_bad_settings_are_refused_at_construction(overrides: dict[str, Any], mes
 
 def test_no_grace_is_allowed() -> None:
     assert _actor(bar_grace=0).bar_grace == 0
+
+
+# -- trust changes, told to the journal ----------------------------------------------------------
+
+Told = tuple[str, bool, str, float]  # (product_id, trusted, reason, at)
+
+
+def _trusting_actor(overflow: Overflow = Overflow.BLOCK, **overrides: Any) -> BookActor:
+    """An actor whose trust outbox is a journal-like mailbox (any event)."""
+    journal = Mailbox[Event]("journal", capacity=64, overflow=overflow)
+    return _actor(trust_outbox=journal, **overrides)
+
+
+def told(actor: BookActor) -> list[Told]:
+    """Every trust change sent so far (and not read before)."""
+    assert actor.trust_outbox is not None
+    changes = _drain(actor.trust_outbox.receiver().receive_nowait)
+    assert all(isinstance(c, BookTrustChanged) for c in changes)
+    return [(c.product_id, c.trusted, c.reason, c.at) for c in changes]
+
+
+async def test_each_incarnation_tells_first_that_its_books_are_empty(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    actor = _trusting_actor()
+    async with running(actor):
+        start = trio.current_time()
+        assert told(actor) == [(BTC, False, "EMPTY", start), (ETH, False, "EMPTY", start)]
+    async with running(actor, incarnation=2):  # a restart: trusted books are gone
+        assert [(p, t, r) for p, t, r, _ in told(actor)] == [
+            (BTC, False, "EMPTY"),
+            (ETH, False, "EMPTY"),
+        ]
+
+
+async def test_a_snapshot_is_told_once_not_every_frame(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    actor = _trusting_actor()
+    async with running(actor) as rig:
+        told(actor)
+        await trio.sleep(2)
+        at = trio.current_time()
+        await rig.send(l2(BTC_BOOK))
+        assert told(actor) == [(BTC, True, "SNAPSHOT", at)]
+        for size in ("5", "6"):
+            await rig.send(l2(update(BTC, bids=[("100.00", size)])))
+        await rig.send(l2(BTC_BOOK))  # a snapshot of a trusted book changes nothing either
+        assert told(actor) == []
+
+
+@pytest.mark.parametrize(
+    ("state", "reason"),
+    [
+        (FeedState.GAP, "GAP"),
+        (FeedState.RECONNECTING, "RECONNECT"),
+        (FeedState.STALE, "STALE"),
+        (FeedState.CONNECTING, "RECONNECT"),
+    ],
+)
+async def test_feed_trouble_is_told_once_per_book_with_its_reason(
+    state: FeedState, reason: str, autojump_clock: trio.testing.MockClock
+) -> None:
+    actor = _trusting_actor()
+    async with running(actor) as rig:
+        await rig.send(l2(BTC_BOOK))  # ETH stays empty: nothing to distrust there
+        told(actor)
+        at = trio.current_time()
+        await rig.send(status(state))
+        assert told(actor) == [(BTC, False, reason, at)]
+        # the first reason is the root cause: more trouble tells nothing new
+        await rig.send(status(FeedState.GAP), status(FeedState.RECONNECTING))
+        await rig.send(status(FeedState.CONNECTED), l2(update(BTC, bids=[("100.00", "9")])))
+        assert told(actor) == []
+        await trio.sleep(1.5)
+        at = trio.current_time()
+        await rig.send(l2(BTC_BOOK))
+        assert told(actor) == [(BTC, True, "SNAPSHOT", at)]
+
+
+async def test_a_malformed_frame_is_told(autojump_clock: trio.testing.MockClock) -> None:
+    actor = _trusting_actor()
+    async with running(actor) as rig:
+        await rig.send(l2(BTC_BOOK))
+        told(actor)
+        await rig.send(l2(update(BTC, bids=[("100.005", "1")])))  # half a tick
+        assert [(p, t, r) for p, t, r, _ in told(actor)] == [(BTC, False, "MALFORMED")]
+
+
+async def test_a_crossed_snapshot_is_told_even_on_an_empty_book(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """EMPTY -> CROSSED is news: the book has data now, and it is wrong."""
+    actor = _trusting_actor()
+    async with running(actor) as rig:
+        told(actor)
+        crossed = snapshot(BTC, bids=[("100.02", "1")], asks=[("100.01", "1")])
+        await rig.send(l2(crossed))
+        assert [(p, t, r) for p, t, r, _ in told(actor)] == [(BTC, False, "CROSSED")]
+        await rig.send(l2(crossed))
+        assert told(actor) == []
+        await rig.send(l2(BTC_BOOK))
+        assert [(p, t, r) for p, t, r, _ in told(actor)] == [(BTC, True, "SNAPSHOT")]
+
+
+async def test_a_stale_book_is_told_by_the_timer(autojump_clock: trio.testing.MockClock) -> None:
+    actor = _trusting_actor(max_age=5.0, stale_check_interval=1.0)
+    async with running(actor) as rig:
+        start = trio.current_time()
+        await rig.send(l2(BTC_BOOK))
+        told(actor)
+        await trio.sleep(10)
+        assert told(actor) == [(BTC, False, "STALE", start + 6.0)]  # first tick past 5 s old
+
+
+async def test_a_dropping_trust_outbox_never_waits(autojump_clock: trio.testing.MockClock) -> None:
+    actor = _trusting_actor(overflow=Overflow.DROP_OLDEST)
+    async with running(actor) as rig:
+        await rig.send(l2(BTC_BOOK), status(FeedState.GAP))
+        assert [(p, t, r) for p, t, r, _ in told(actor)] == [
+            (BTC, False, "EMPTY"),
+            (ETH, False, "EMPTY"),
+            (BTC, True, "SNAPSHOT"),
+            (BTC, False, "GAP"),
+        ]
+
+
+async def test_a_full_journal_holds_the_book_up_and_loses_no_trust_change(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """BLOCK: the record of trust is complete, in order, even when the journal lags."""
+    journal = Mailbox[Event]("journal", capacity=1)
+    actor = _actor(trust_outbox=journal)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(actor.run, _context())  # not ready while its EMPTY changes wait
+        feed = actor.inbox.sender()
+        await feed.send(l2(BTC_BOOK))
+        await feed.send(status(FeedState.GAP))
+        await settle()
+        receiver = journal.receiver()
+        got = []
+        for _ in range(4):
+            change = await receiver.receive()
+            assert isinstance(change, BookTrustChanged)
+            got.append((change.product_id, change.trusted, change.reason))
+        nursery.cancel_scope.cancel()
+    assert got == [
+        (BTC, False, "EMPTY"),
+        (ETH, False, "EMPTY"),
+        (BTC, True, "SNAPSHOT"),
+        (BTC, False, "GAP"),
+    ]
