@@ -21,7 +21,7 @@ import trio
 
 from ..errors import InvalidSpec
 from ..messages import StopReason
-from ..sim.faults import RestFaultKind
+from ..sim.faults import RestFault, RestFaultKind
 from ..sim.rest import PREFIX
 from .world import World
 
@@ -114,12 +114,14 @@ class WsStall:
 
     async def apply(self, world: World) -> None:
         world.sim.faults.stall_connections(endpoint=self.endpoint)
+        token = world.begin(f"ws_stall:{self.endpoint}")
         if self.seconds is not None:
-            world.nursery.start_soon(self._resume_later, world, self.seconds)
+            world.nursery.start_soon(self._resume_later, world, self.seconds, token)
 
-    async def _resume_later(self, world: World, seconds: float) -> None:
+    async def _resume_later(self, world: World, seconds: float, token: int) -> None:
         await trio.sleep(seconds)
-        await WsResume(endpoint=self.endpoint).apply(world)
+        if world.still_current(f"ws_stall:{self.endpoint}", token):
+            await WsResume(endpoint=self.endpoint).apply(world)
 
 
 @attrs.frozen(kw_only=True)
@@ -228,13 +230,13 @@ class RestError:
                 kind, self.count, path_prefix=PREFIX + self.path, status=self.status
             )
             return
-        world.sim.faults.fail_all(kind, path_prefix=PREFIX + self.path, status=self.status)
-        world.nursery.start_soon(self._end_later, world, self.seconds)
+        storm = world.sim.faults.fail_all(kind, path_prefix=PREFIX + self.path, status=self.status)
+        world.nursery.start_soon(self._end_later, world, self.seconds, storm)
 
     @staticmethod
-    async def _end_later(world: World, seconds: float) -> None:
+    async def _end_later(world: World, seconds: float, storm: RestFault) -> None:
         await trio.sleep(seconds)
-        world.sim.faults.stop_failing()
+        world.sim.faults.stop_failing(storm)  # unless a later storm replaced it
 
 
 @attrs.frozen(kw_only=True)
@@ -296,12 +298,14 @@ class ExchangeDown:
 
     async def apply(self, world: World) -> None:
         world.sim.faults.set_exchange_down(True)
+        token = world.begin("exchange_down")
         if self.seconds is not None:
-            world.nursery.start_soon(self._up_later, world, self.seconds)
+            world.nursery.start_soon(self._up_later, world, self.seconds, token)
 
-    async def _up_later(self, world: World, seconds: float) -> None:
+    async def _up_later(self, world: World, seconds: float, token: int) -> None:
         await trio.sleep(seconds)
-        await ExchangeUp().apply(world)
+        if world.still_current("exchange_down", token):  # a later outage lasts its own time
+            await ExchangeUp().apply(world)
 
 
 @attrs.frozen(kw_only=True)

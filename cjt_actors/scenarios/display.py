@@ -70,8 +70,12 @@ def failure_timeline(record: RunRecord, failure: Failure) -> str:
         key=lambda line: line[0],
     )
     if len(lines) > MAX_LINES:
-        nearest = sorted(range(len(lines)), key=lambda i: abs(lines[i][0] - moment))[:MAX_LINES]
-        lines = [lines[i] for i in sorted(nearest)]
+        # The timeline's own steps always stay: they are what explains the rest.
+        steps = [i for i, line in enumerate(lines) if line[1] == "timeline"]
+        others = [i for i, line in enumerate(lines) if line[1] != "timeline"]
+        nearest = sorted(others, key=lambda i: abs(lines[i][0] - moment))
+        keep = set(steps) | set(nearest[: max(0, MAX_LINES - len(steps))])
+        lines = [lines[i] for i in sorted(keep)]
     lines = _collapse(lines)
     out = [
         f"  events from t={moment - BEFORE:.2f} to t={moment + AFTER:.2f} (failure at t={moment:.2f}):"

@@ -555,9 +555,14 @@ class BookRecovers:
 
     name: ClassVar[str] = "book_recovers"
     after: float
-    within: float
+    within: float = attrs.field()
     product: str | None = None
     must_lose_trust: bool = True
+
+    @within.validator
+    def _positive(self, _attribute: attrs.Attribute[float], value: float) -> None:
+        if not value > 0:
+            raise InvalidSpec(f"within: must be > 0 seconds, got {value}")
 
     def describe(self) -> str:
         which = self.product or "every book"
@@ -594,7 +599,8 @@ class BookRecovers:
                     )
                 continue
             lost_at, why = lost
-            back = next((at for at, c in mine if c.trusted and at >= lost_at), None)
+            after_loss = mine[mine.index(lost) + 1 :]  # journal order, not just time
+            back = next((at for at, c in after_loss if c.trusted), None)
             if back is None or back - lost_at > self.within:
                 when = "never" if back is None else f"after {back - lost_at:g} s"
                 failures.append(
@@ -782,6 +788,9 @@ class EventCount:
             value = getattr(value, "value", value)
             if isinstance(wanted, bool) or isinstance(value, bool):
                 if value is not wanted:
+                    return False
+            elif isinstance(value, Decimal) and isinstance(wanted, Decimal | int | str):
+                if value != Decimal(str(wanted)):  # 0.10 is 0.1
                     return False
             elif str(value) != str(wanted):
                 return False

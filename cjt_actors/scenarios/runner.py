@@ -168,7 +168,8 @@ async def _run(scenario: Scenario, journal_path: Path) -> RunRecord:
         )  # stable: steps at one time keep the file's order
         for step in now_steps:
             await _apply(world, step, actions)
-        background.start_soon(_play, world, later_steps, actions)
+        unplayed = list(later_steps)  # _play removes each step it applies
+        background.start_soon(_play, world, unplayed, actions)
 
         def note(line: str) -> None:
             actions.append(ActionRecord(at=world.now(), description=f"start-up: {line}"))
@@ -232,6 +233,14 @@ async def _run(scenario: Scenario, journal_path: Path) -> RunRecord:
                     await monitor.check()  # once more, on the final state
                 restarts = dict(pipeline.trading.restart_counts())
             ended_at = world.now()
+            for step in unplayed:  # the run stopped before their time (an emergency)
+                actions.append(
+                    ActionRecord(
+                        at=step.at,
+                        description=step.action.describe(),
+                        error=f"not applied: the run had ended at t={ended_at:g}",
+                    )
+                )
             entries = await journal.read()
             orders_table = await journal.orders()
             digest = await journal.digest()
@@ -270,9 +279,12 @@ async def _start_up(
     return {p: ProductRules.from_product(await rest.get_product(p)) for p in products}
 
 
-async def _play(world: World, steps: list[Step], actions: list[ActionRecord]) -> None:
-    for step in steps:
+async def _play(world: World, unplayed: list[Step], actions: list[ActionRecord]) -> None:
+    """Apply each step at its time, removing it from ``unplayed`` once applied."""
+    while unplayed:
+        step = unplayed[0]
         await trio.sleep_until(world.t0 + step.at)
+        del unplayed[0]
         await _apply(world, step, actions)
 
 

@@ -51,7 +51,14 @@ from ..pipeline import StrategySpec
 from .actions import ACTIONS, Action, Crash
 from .expectations import EXPECTATIONS, INVARIANTS, EmergencyOutcome, Expectation
 
-__all__ = ["Scenario", "ScenarioFileError", "Step", "load_scenario", "scenario_files"]
+__all__ = [
+    "Scenario",
+    "ScenarioFileError",
+    "Step",
+    "load_scenario",
+    "scenario_files",
+    "scenario_problems",
+]
 
 #: The suffixes a scenario file may have.
 SUFFIXES = (".toml", ".py")
@@ -95,25 +102,14 @@ class Scenario:
     source: str = "<python>"
 
     def __attrs_post_init__(self) -> None:
-        if not (math.isfinite(self.duration) and self.duration > 0):
-            raise InvalidSpec(f"duration: must be > 0 virtual seconds, got {self.duration}")
-        known = {i.name for i in INVARIANTS}
-        unknown = sorted(set(self.skip_invariants) - known)
-        if unknown:
-            raise InvalidSpec(f"skip_invariants: unknown {unknown} (known: {sorted(known)})")
-        for index, step in enumerate(self.timeline):
-            if not 0 <= step.at < self.duration:
-                raise InvalidSpec(
-                    f"timeline[{index}].at: must be in [0, duration={self.duration:g}), "
-                    f"got {step.at:g}"
-                )
-        actors = self.actor_names()
-        for index, step in enumerate(self.timeline):
-            if isinstance(step.action, Crash) and step.action.actor not in actors:
-                raise InvalidSpec(
-                    f"timeline[{index}].actor: no actor {step.action.actor!r} "
-                    f"(the tree has {', '.join(actors)})"
-                )
+        problems = scenario_problems(
+            duration=self.duration,
+            steps=list(enumerate(self.timeline)),
+            skip_invariants=self.skip_invariants,
+            actors=self.actor_names(),
+        )
+        if problems:
+            raise InvalidSpec("; ".join(f"{path}: {message}" for path, message in problems))
 
     def actor_names(self) -> list[str]:
         names = (
@@ -135,6 +131,37 @@ class Scenario:
         if any(isinstance(e, EmergencyOutcome) and not e.completed for e in self.expect):
             waived.add("no_open_orders_at_end")
         return tuple(i for i in INVARIANTS if i.name not in waived)
+
+
+def scenario_problems(
+    *,
+    duration: float,
+    steps: Sequence[tuple[int, Step]],
+    skip_invariants: Mapping[str, str],
+    actors: Sequence[str],
+) -> list[tuple[str, str]]:
+    """Every problem of a scenario as a whole, as (key path, message): a duration that is
+    not positive, a step outside [0, duration), a crash of an actor the tree does not
+    have, an invariant to skip that does not exist. ``steps`` keep their file index."""
+    problems: list[tuple[str, str]] = []
+    if not (math.isfinite(duration) and duration > 0):
+        problems.append(("duration", f"must be > 0 virtual seconds, got {duration}"))
+    known = {i.name for i in INVARIANTS}
+    for name in sorted(set(skip_invariants) - known):
+        problems.append((f"skip_invariants.{name}", f"no such invariant (known: {sorted(known)})"))
+    for index, step in steps:
+        if not 0 <= step.at < duration:
+            problems.append(
+                (f"timeline[{index}].at", f"must be in [0, duration={duration:g}), got {step.at:g}")
+            )
+        if isinstance(step.action, Crash) and step.action.actor not in actors:
+            problems.append(
+                (
+                    f"timeline[{index}].actor",
+                    f"no actor {step.action.actor!r} (the tree has {', '.join(actors)})",
+                )
+            )
+    return problems
 
 
 # -- files ----------------------------------------------------------------------------------------
@@ -220,28 +247,36 @@ def _load_toml(path: Path) -> Scenario:
     header = _collect(problems, _Header, document, source, "")
     steps = _entries(problems, timeline_data, "timeline", "do", ACTIONS, source)
     expectations = _entries(problems, expect_data, "expect", "check", EXPECTATIONS, source)
+    if header is not None:
+        actors = [
+            "executor",
+            "risk",
+            "book",
+            "feed",
+            *(f"strategy:{s.name}" for s in header.config.strategies),
+        ]
+        whole = scenario_problems(
+            duration=header.duration,
+            steps=[(index, Step(at=at, action=action)) for index, at, action in steps],
+            skip_invariants=header.skip_invariants,
+            actors=actors,
+        )
+        problems.extend(ConfigProblem(path=path, message=message) for path, message in whole)
     if problems or header is None:
         raise ConfigError(source=source, problems=tuple(problems))
-    timeline = tuple(Step(at=at, action=action) for at, action in steps)
-    try:
-        return Scenario(
-            name=header.name or path.stem,
-            description=header.description,
-            seed=header.seed,
-            duration=header.duration,
-            venue=header.venue,
-            config=header.config,
-            timeline=timeline,
-            expect=tuple(e for _, e in expectations),
-            skip_invariants=header.skip_invariants,
-            startup_patience=header.startup_patience,
-            source=source,
-        )
-    except InvalidSpec as error:
-        raise ConfigError(
-            source=source,
-            problems=(ConfigProblem(path=_path_of(str(error)), message=_message_of(str(error))),),
-        ) from None
+    return Scenario(
+        name=header.name or path.stem,
+        description=header.description,
+        seed=header.seed,
+        duration=header.duration,
+        venue=header.venue,
+        config=header.config,
+        timeline=tuple(Step(at=at, action=action) for _, at, action in steps),
+        expect=tuple(e for _, _, e in expectations),
+        skip_invariants=header.skip_invariants,
+        startup_patience=header.startup_patience,
+        source=source,
+    )
 
 
 def _collect(
@@ -261,12 +296,12 @@ def _entries(
     tag: str,
     vocabulary: Mapping[str, type[Any]],
     source: str,
-) -> list[tuple[float, Any]]:
+) -> list[tuple[int, float, Any]]:
     """Each ``[[table]]`` entry: its ``tag`` picks the class, the other keys fill it."""
     if not isinstance(data, list):
         problems.append(ConfigProblem(path=table, message="expected an array of tables"))
         return []
-    out: list[tuple[float, Any]] = []
+    out: list[tuple[int, float, Any]] = []
     for index, entry in enumerate(data):
         where = f"{table}[{index}]"
         if not isinstance(entry, dict):
@@ -290,7 +325,7 @@ def _entries(
             at = float(raw)
         value = _collect(problems, vocabulary[name], fields, source, where)
         if value is not None:
-            out.append((at, value))
+            out.append((index, at, value))
     return out
 
 
@@ -303,13 +338,3 @@ def _unknown(name: object, vocabulary: Mapping[str, type[Any]]) -> str:
     close = difflib.get_close_matches(name, options, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"unknown {name!r}{hint}; one of: {', '.join(options)}"
-
-
-def _path_of(message: str) -> str:
-    head, sep, _ = message.partition(": ")
-    return head if sep and " " not in head else "scenario"
-
-
-def _message_of(message: str) -> str:
-    head, sep, rest = message.partition(": ")
-    return rest if sep and " " not in head else message

@@ -7,6 +7,8 @@ runner alone knows how the stack was assembled.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import attrs
 import trio
 
@@ -34,6 +36,17 @@ class World:
     live: bool  #: orders go to the simulator (False: paper trading on its market data)
     key_name: str | None  #: the API key the stack signs with (live only)
     pipeline: Pipeline | None = None  #: set once the trading tree is built
+    generations: Counter[str] = attrs.Factory(Counter)
+    """How often each lasting fault ("exchange_down", "ws_stall:<endpoint>") was started:
+    a fault that ends by itself ends only if no later one of its kind started since."""
+
+    def begin(self, fault: str) -> int:
+        """Start a lasting fault; the token :meth:`still_current` checks."""
+        self.generations[fault] += 1
+        return self.generations[fault]
+
+    def still_current(self, fault: str, token: int) -> bool:
+        return self.generations[fault] == token
 
     def now(self) -> float:
         """Scenario time: virtual seconds since t = 0."""

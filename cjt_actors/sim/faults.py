@@ -127,18 +127,25 @@ class Faults:
 
     def fail_all(
         self, kind: RestFaultKind, *, path_prefix: str = "", status: int | None = None
-    ) -> None:
+    ) -> RestFault:
         """Answer *every* REST request under ``path_prefix`` with ``kind`` until
         :meth:`stop_failing`: a storm that lasts a time, however many requests the client
         makes (a client that backs off meets fewer of them). Counted faults wait behind it."""
         code = _DEFAULT_STATUS[kind] if status is None else status
         if kind is not RestFaultKind.HANG and not 400 <= code <= 599:
             raise InvalidSpec(f"status: must be an HTTP error status, got {code}")
-        self._standing = RestFault(kind=kind, status=code, path_prefix=path_prefix)
+        # A new instance each time (eq=False identity below): ending an older storm must
+        # not end this one.
+        standing = RestFault(kind=kind, status=code, path_prefix=path_prefix)
+        self._standing = standing
         self.history.append(f"rest {kind.value} on every request {path_prefix or '*'}")
+        return standing
 
-    def stop_failing(self) -> None:
-        """End :meth:`fail_all`'s storm."""
+    def stop_failing(self, storm: RestFault | None = None) -> None:
+        """End :meth:`fail_all`'s storm; given the ``storm`` it returned, only if that storm
+        is still the one standing (a later storm has replaced it otherwise)."""
+        if storm is not None and self._standing is not storm:
+            return
         self._standing = None
         self.history.append("rest storm over")
 
