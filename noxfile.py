@@ -70,6 +70,17 @@ def scenarios(session: nox.Session) -> None:
 
 
 @nox.session
+def soak(session: nox.Session) -> None:
+    """The chaos soak: the live stack against the simulator in real time, seeded random
+    faults, invariants checked as it goes, recovery times and memory reported.
+
+    ``nox -s soak -- --minutes 60 --seed 7`` (default: 10 minutes); ``cjt soak --help``.
+    """
+    session.install("-e", ".")
+    session.run("cjt", "soak", *(session.posargs or ["--minutes", "10"]))
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint + format check), mypy --strict on the package, flake8-async (ASYNC102)."""
     session.install("-e", ".[test]", *LINT_DEPS)

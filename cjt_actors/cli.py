@@ -4,7 +4,7 @@ Subcommands (each in its own module): ``paper`` paper-trades on the embedded sim
 ``run`` is the headless daemon trading at a venue, ``sim`` runs the loopback exchange
 simulator, ``status``/``halt``/``resume`` steer a running daemon, ``report`` plots a journal,
 ``check-config`` checks a config file, ``scenario`` runs scripted failure scenarios in
-virtual time.
+virtual time, ``soak`` runs the chaos soak in real time.
 
 Exit codes: those of :class:`~cjt_actors.emergency.ExitCode` for a run (0 stopped on request,
 3 emergency, 4 cleanup incomplete...), 2 for a usage or configuration error, 1 when a
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ._version import __version__
-from .commands import check_config, control, paper, report, run, scenario, sim
+from .commands import check_config, control, paper, report, run, scenario, sim, soak
 
 __all__ = ["build_parser", "main"]
 
@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     control.add_parsers(commands)
     report.add_parser(commands)
     scenario.add_parser(commands)
+    soak.add_parser(commands)
     check_config.add_parser(commands)
     return parser
 

@@ -443,6 +443,7 @@ def _fill(fill: models.Fill) -> Fill:
         size=size,
         fee=fill.commission if fill.commission is not None else Decimal(0),
         liquidity=_LIQUIDITY.get(str(indicator), Liquidity.UNKNOWN),
+        order_id=fill.order_id,
     )
 
 

@@ -293,6 +293,8 @@ class ExecutionCore:
                     order.submit_attempts += 1
             case OrderFilled(client_order_id=coid) if coid in self._orders:
                 order = self._orders[coid]
+                if message.order_id and not order.order_id:
+                    order.order_id = message.order_id
                 if message.trade_id not in order.trade_ids:
                     order.trade_ids.add(message.trade_id)
                     order.filled_size += message.size
@@ -478,10 +480,14 @@ class ExecutionCore:
         if isinstance(event, Fill):
             await self._apply_fill(order, intent, event, publish)
             return
-        before = order.state
+        before, known_id = order.state, order.order_id
         result = order.apply(event)
         if not result.absorbed:
             await self._record_move(order, intent, before, publish)
+        elif order.order_id != known_id:
+            # A late answer taught an order that had already ended (filled before the
+            # create's answer came) its venue id: the row must say it too.
+            await self.journal.upsert_order(order.client_order_id, _row(order, intent))
 
     async def _record_move(
         self, order: TrackedOrder, intent: SubmitOrder, before: OrderState, publish: Publish
@@ -514,7 +520,7 @@ class ExecutionCore:
         filled = OrderFilled(
             strategy=intent.strategy,
             client_order_id=order.client_order_id,
-            order_id=order.order_id,
+            order_id=order.order_id or fill.order_id,
             product_id=order.product_id,
             side=order.side,
             trade_id=fill.trade_id,
@@ -534,7 +540,13 @@ class ExecutionCore:
             at=filled.at,
             order_state=_row(probe, intent),
         )
+        moved_meanwhile = order.state is not before
         result = order.apply(fill)
+        if moved_meanwhile:
+            # The order moved while the fill was being written (a cancel's answer, a
+            # snapshot): that move's row was taken without this fill, and was written after
+            # the fill's. Write the row again, with both.
+            await self.journal.upsert_order(order.client_order_id, _row(order, intent))
         if not new:
             self._counts["duplicate_fills"] += 1
             return

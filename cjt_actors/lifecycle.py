@@ -439,6 +439,9 @@ class Fill:
     size: Decimal = attrs.field(validator=_positive)
     fee: Decimal = attrs.field(default=Decimal(0), validator=_finite)
     liquidity: Liquidity = Liquidity.UNKNOWN
+    order_id: str = ""
+    """The venue's order id, when the venue says it with the fill (Coinbase does): a fill can
+    arrive before the create's answer, and then it is how the order learns its id."""
 
 
 class OrderSnapshot(Protocol):
@@ -743,6 +746,8 @@ class TrackedOrder:
                 else:
                     self.needs_lookup = True
             case Fill() if kind is not _K.DUPLICATE_FILL:
+                if event.order_id and not self.order_id:
+                    self.order_id = event.order_id
                 self.trade_ids.add(event.trade_id)
                 self.filled_size += event.size
                 self.filled_notional += event.price * event.size

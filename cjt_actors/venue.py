@@ -64,6 +64,7 @@ __all__ = [
     "VenueSyncChanged",
 ]
 
+
 class VenueRefused(Exception):
     """Raised out of a venue's ``run`` when the venue refuses this session for good (a
     revoked or expired key, a lost permission): retrying, or restarting the executor, cannot

@@ -546,3 +546,77 @@ async def test_tick_to_trade_is_measured_for_fresh_intents_only(
     await again.recover(Published())
     assert again.tick_to_trade.snapshot().count == 0
     assert "c-old" in [o.client_order_id for o in venue.submits]
+
+
+# -- found by the chaos soak ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fill_names_the_order", [True, False])
+async def test_an_order_filled_before_its_create_answer_learns_its_venue_id(
+    journal: AsyncJournal, fill_names_the_order: bool
+) -> None:
+    """The exchange fills an order and reports the fill before the create's answer arrives
+    (a slow or lost answer): the journal must still end up with the venue's order id."""
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    published = Published()
+
+    async def fill_first(order: SubmitOrder) -> None:
+        fill = Fill(
+            trade_id="t-1",
+            price=Decimal("100"),
+            size=order.size,
+            order_id="v-1" if fill_names_the_order else "",
+        )
+        await core.on_report(VenueReport(client_order_id="c-1", event=fill, at=1.0), published)
+
+    venue.before_submit = fill_first
+    await core.submit(_order(), published)
+    fills = [e for e in published.events if isinstance(e, OrderFilled)]
+    assert [f.order_id for f in fills] == (["v-1"] if fill_names_the_order else [""])
+    row = (await journal.orders())["c-1"]
+    assert row["order_id"] == "v-1"  # from the fill, or from the late answer
+    assert row["filled_size"] == "0.01"
+    assert published.states()[-1][1] is OrderState.FILLED
+
+
+async def test_a_move_made_while_a_fill_is_written_does_not_hide_the_fill_in_the_row(
+    journal: AsyncJournal,
+) -> None:
+    """A FILLED snapshot applied while a fill's journal write is under way wrote the order's
+    row without that fill, after the fill's own row: the row said FILLED with nothing filled
+    (the chaos soak saw it during a cancel). The fill's task writes the row again."""
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    published = Published()
+    await core.submit(_order(), published)
+    written, resume = trio.Event(), trio.Event()
+    record_fill = journal.record_fill
+
+    async def slow_record_fill(*args: object, **kwargs: object) -> bool:
+        new: bool = await record_fill(*args, **kwargs)  # type: ignore[arg-type]
+        written.set()
+        await resume.wait()
+        return new
+
+    journal.record_fill = slow_record_fill  # type: ignore[method-assign]
+    fill = Fill(trade_id="t-1", price=Decimal("100"), size=Decimal("0.01"), order_id="v-1")
+    filled_snapshot = VenueOrderState(
+        status="FILLED",
+        cumulative_quantity=Decimal("0.01"),
+        leaves_quantity=Decimal(0),
+        order_id="v-1",
+    )
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(
+            core.on_report, VenueReport(client_order_id="c-1", event=fill, at=1.0), published
+        )
+        await written.wait()
+        await core.on_report(
+            VenueReport(client_order_id="c-1", event=filled_snapshot, at=1.0), published
+        )
+        assert (await journal.orders())["c-1"]["filled_size"] == "0"  # the stale row
+        resume.set()
+    row = (await journal.orders())["c-1"]
+    assert (row["state"], row["filled_size"]) == ("FILLED", "0.01")
+    assert [type(e).__name__ for e in published.events].count("OrderFilled") == 1
