@@ -918,6 +918,12 @@ class CoinbaseVenue:
             with trio.move_on_after(self._interval()):
                 await run.wake.wait()
 
+    async def settle(self, reports: Outbox[VenueSignal]) -> None:
+        """One more poll after :meth:`run` stopped (the emergency step): every order still
+        watched, every open fill debt, the newest fills, reported into ``reports``
+        (:class:`~cjt_actors.venue.FillSettling`)."""
+        await self._poll(_Run(reports=reports))
+
     async def _poll(self, run: _Run) -> None:
         self._counts.polls += 1
         await self._poll_orders(run)

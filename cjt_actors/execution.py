@@ -70,6 +70,7 @@ from .order_messages import (
 )
 from .venue import (
     BatchCancelling,
+    FillSettling,
     Venue,
     VenueOrder,
     VenueReport,
@@ -614,9 +615,31 @@ class ExecutionCore:
                     partial = progress.outcome(self.venue.name, completed=False, ended=self._ended)
                     await self.journal.append(partial, at=partial.at)
         await self.journal.append(outcome, at=outcome.at)
+        await self._settle_fills()
         if outcome.remaining:
             raise OrdersRemainOpen(outcome, started)
         return outcome
+
+    async def _settle_fills(self) -> None:
+        """Journal the fills the exchange made while the tree was stopping: the venue's
+        reporting loop stopped with the tree, so without this last read a quote filled
+        during the cancel-all would reach the journal only at the next start (or never).
+        Risk and the strategies are gone: the journal is what counts, nothing is published."""
+        if not isinstance(self.venue, FillSettling):
+            return
+        before = self._counts["fills"]
+        try:
+            await self.venue.settle(_SettleSink(self))
+        except ExchangeError as error:
+            _log.warning(
+                "after the cancel-all, the last read of fills failed (%s); the next start's "
+                "recovery reads them",
+                error,
+            )
+            return
+        late = self._counts["fills"] - before
+        if late:
+            _log.info("%d fill(s) made while the tree was stopping were journaled", late)
 
     async def leave_open(self, reason: str) -> OpenOrdersLeft:
         """Journal the orders the venue reports open, left working on purpose (a requested
@@ -840,3 +863,28 @@ def _row(order: TrackedOrder, intent: SubmitOrder) -> dict[str, Any]:
         "submit_attempts": order.submit_attempts,
         "reason": order.last_reason,
     }
+
+
+@final
+class _SettleSink:
+    """The venue's outbox during :meth:`ExecutionCore._settle_fills`: reports are applied
+    (journaled) and published to nobody; reconciliation signals mean nothing any more."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: ExecutionCore) -> None:
+        self._core = core
+
+    async def send(self, value: VenueSignal, /) -> None:
+        if isinstance(value, VenueReport):
+            await self._core.on_report(value, _publish_to_nobody)
+
+    def send_nowait(self, value: VenueSignal, /) -> None:
+        raise trio.WouldBlock  # applying a report awaits the journal
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+async def _publish_to_nobody(event: ExecutorOutput) -> None:
+    await trio.lowlevel.checkpoint()

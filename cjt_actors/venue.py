@@ -54,6 +54,7 @@ from .order_messages import SubmitOrder
 __all__ = [
     "BatchCancelling",
     "CancelOutcome",
+    "FillSettling",
     "MarketObserver",
     "SubmitOutcome",
     "Venue",
@@ -159,6 +160,18 @@ class MarketObserver(Protocol):
     async def observe_book(self, update: BookUpdated) -> None: ...
 
     async def observe_trades(self, trades: TradesReceived) -> None: ...
+
+
+@runtime_checkable
+class FillSettling(Protocol):
+    """A venue that can read, once more, what happened to our orders after its ``run`` has
+    stopped: the emergency step's last move, so fills the exchange made while the tree was
+    stopping (a quote filled during the cancel-all) are journaled before the process ends,
+    not discovered by the next start."""
+
+    async def settle(self, reports: Outbox[VenueSignal]) -> None:
+        """Read order states and fills once (paying fill debts) into ``reports``."""
+        ...
 
 
 @runtime_checkable

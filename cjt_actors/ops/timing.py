@@ -27,6 +27,7 @@ from ..order_messages import SubmitOrder
 from ..venue import (
     BatchCancelling,
     CancelOutcome,
+    FillSettling,
     SubmitOutcome,
     Venue,
     VenueOrder,
@@ -61,6 +62,12 @@ class TimedVenue:
 
     def _observe(self, kind: str, started: float) -> None:
         self._histograms[kind].observe(trio.current_time() - started)
+
+    async def settle(self, reports: Outbox[VenueSignal]) -> None:
+        """The wrapped venue's :meth:`~cjt_actors.venue.FillSettling.settle`, if it has one
+        (nothing to read otherwise: a paper venue's fills are never late)."""
+        if isinstance(self.inner, FillSettling):
+            await self.inner.settle(reports)
 
     async def run(
         self,

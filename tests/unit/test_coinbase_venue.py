@@ -290,9 +290,10 @@ async def test_odd_fills_are_converted_or_skipped_never_dropped_silently(
                 size=D("0.1"),
                 fee=D("0.06"),
                 liquidity=Liquidity.MAKER,
+                order_id="o-ext",  # the venue's order id travels with the fill
             ),
         ),
-        ("o-gone", Fill(trade_id="t-bare", price=D(100), size=D("0.1"))),
+        ("o-gone", Fill(trade_id="t-bare", price=D(100), size=D("0.1"), order_id="o-gone")),
     ]
     stats = venue.statistics()
     assert (stats.fills_reported, stats.skipped_fills) == (2, 3)
