@@ -19,8 +19,12 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ._common import refuse
+
+if TYPE_CHECKING:  # the scenario package is imported only when a subcommand runs
+    from ..scenarios import Scenario, ScenarioResult
 
 __all__ = ["add_parser"]
 
@@ -91,7 +95,7 @@ def _vocabulary(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_all(paths: list[Path]) -> list[object] | None:
+def _load_all(paths: list[Path]) -> list[Scenario] | None:
     """Every scenario, or None after printing every problem found."""
     from ..configfile import ConfigError
     from ..errors import CjtError
@@ -101,7 +105,7 @@ def _load_all(paths: list[Path]) -> list[object] | None:
     if not files:
         refuse("scenario", f"no scenario files in {', '.join(map(str, paths))}")
         return None
-    scenarios: list[object] = []
+    scenarios: list[Scenario] = []
     bad = False
     for path in files:
         try:
@@ -124,13 +128,10 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from ..scenarios import Scenario
-
     scenarios = _load_all(args.paths)
     if scenarios is None:
         return 2
     for scenario in scenarios:
-        assert isinstance(scenario, Scenario)
         steps = len(scenario.timeline)
         print(
             f"{scenario.name:<32} {scenario.venue:<5} {scenario.duration:>6g} s  "
@@ -141,7 +142,7 @@ def _list(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ..logs import configure_logging
-    from ..scenarios import Scenario, ScenarioResult, run_scenario
+    from ..scenarios import run_scenario
     from ..scenarios.display import failure_timeline, results_table
 
     configure_logging(level=args.log_level)
@@ -155,7 +156,6 @@ def _run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="cjt-scenarios-") as scratch:
         workdir = args.keep if args.keep is not None else Path(scratch)
         for scenario in scenarios:
-            assert isinstance(scenario, Scenario)
             runs = [run_scenario(scenario, workdir=workdir) for _ in range(args.repeat)]
             result = runs[0]
             results.append(result)
@@ -195,12 +195,11 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _as_json(results: Sequence[object], unreproducible: dict[str, list[str]]) -> dict[str, object]:
-    from ..scenarios import ScenarioResult
-
+def _as_json(
+    results: Sequence[ScenarioResult], unreproducible: dict[str, list[str]]
+) -> dict[str, object]:
     out = []
     for result in results:
-        assert isinstance(result, ScenarioResult)
         record = result.record
         out.append(
             {

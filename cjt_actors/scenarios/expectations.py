@@ -46,6 +46,7 @@ from ..order_messages import (
     TradingStateChanged,
 )
 from ..sim.rest import PREFIX
+from ..soak.invariants import balance_changes_from_fills
 from .record import Failure, RunRecord
 
 __all__ = [
@@ -211,16 +212,10 @@ class PositionsMatchVenue:
     def check(self, record: RunRecord) -> list[Failure]:
         if not record.live:
             return []
-        change: defaultdict[str, Decimal] = defaultdict(Decimal)
-        for fill in record.messages(OrderFilled):
-            base, _, quote = fill.product_id.partition("-")
-            notional = fill.price * fill.size
-            if fill.side is Side.BUY:
-                change[base] += fill.size
-                change[quote] -= notional + fill.fee
-            else:
-                change[base] -= fill.size
-                change[quote] += notional - fill.fee
+        fills = list(record.messages(OrderFilled))
+        # The soak's arithmetic, so the two tools cannot disagree on what a fill moves.
+        pairs = {f.product_id: _base_and_quote(f.product_id) for f in fills}
+        change = defaultdict(Decimal, balance_changes_from_fills(fills, pairs))
         currencies = set(change) | set(record.sim.config.balances)
         failures = []
         for currency in sorted(currencies):
@@ -803,6 +798,11 @@ class EventCount:
             if _in(e.at, self.after, self.before) and self._matches(e.message)
         ]
         return _count_failures(self, len(times), times, record)
+
+
+def _base_and_quote(product_id: str) -> tuple[str, str]:
+    base, _, quote = product_id.partition("-")
+    return base, quote
 
 
 def _count_failures(
