@@ -5,7 +5,8 @@ Why these shapes (DESIGN §2, "Channels and backpressure"):
 * **One message per frame, never per level.** A trio memory-channel hop costs microseconds
   (``reference/perf-limits.md``); an ``l2_data`` frame may carry hundreds of levels. The
   feed forwards a frame's decoded events whole (:class:`L2FrameReceived`,
-  :class:`TradesReceived`); the book converts them to integer ticks itself.
+  :class:`TradesReceived`), ``l2_data`` already in integer ticks
+  (:class:`~cjt_actors.exchange.l2ticks.L2TickDecoder`): the book only applies them.
 * **Conflated views.** Strategy and risk want the *latest* picture of a product, not every
   intermediate one: :class:`BookUpdated` carries an immutable
   :class:`~cjt_actors.orderbook.BookView` and travels through a
@@ -26,7 +27,8 @@ import enum
 import attrs
 
 from .bars import Bar
-from .exchange.stream import L2Event, Trade
+from .exchange.l2ticks import L2TickEvent
+from .exchange.stream import Trade
 from .messages import Event, register
 from .orderbook import BookView
 
@@ -70,11 +72,12 @@ class FeedStatusChanged(Event):
 @register
 @attrs.frozen(kw_only=True)
 class L2FrameReceived(Event):
-    """One ``l2_data`` frame: every event in it (snapshots and updates), in wire order."""
+    """One ``l2_data`` frame: every event in it (snapshots and updates), in wire order, each
+    level in the product's ticks and size units."""
 
     sequence_num: int
     received_at: float
-    events: tuple[L2Event, ...]
+    events: tuple[L2TickEvent, ...]
 
 
 @register

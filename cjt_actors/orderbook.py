@@ -45,6 +45,7 @@ from typing import Final, TypeAlias
 import attrs
 
 from .errors import CjtError
+from .exchange.l2ticks import L2TickEvent, TickLevel
 from .exchange.stream import L2Event, L2Level
 
 __all__ = [
@@ -61,8 +62,6 @@ __all__ = [
     "TrustState",
 ]
 
-#: One level in ticks: ``(is_bid, price_ticks, size_units)``; 0 units deletes the level.
-TickLevel: TypeAlias = tuple[bool, int, int]
 #: A price and the size resting there.
 PriceSize: TypeAlias = tuple[Decimal, Decimal]
 
@@ -243,6 +242,7 @@ class L2Book:
         "_prices",
         "_reason",
         "_sequence",
+        "_sizes",
         "_snapshots",
         "_state",
         "_unknown_deletes",
@@ -264,6 +264,7 @@ class L2Book:
         self._last_update_time: float | None = None
         self._last_trade: PriceSize | None = None
         self._prices: dict[int, Decimal] = {}
+        self._sizes: dict[int, Decimal] = {}
         self._sequence = 0
         self._snapshots = 0
         self._levels_applied = 0
@@ -301,8 +302,14 @@ class L2Book:
         return price
 
     def size_of(self, units: int) -> Decimal:
-        """The size of ``units``."""
-        return _EXACT.multiply(self.size_increment, units)
+        """The size of ``units`` (cached: the top levels' sizes repeat from view to view)."""
+        cache = self._sizes
+        size = cache.get(units)
+        if size is None:
+            if len(cache) >= _PRICE_CACHE_SIZE:
+                cache.clear()
+            size = cache[units] = _EXACT.multiply(self.size_increment, units)
+        return size
 
     def _steps(self, value: Decimal, increment: Decimal, what: str) -> int:
         if not isinstance(value, Decimal) or not value.is_finite():
@@ -356,6 +363,20 @@ class L2Book:
             self.apply_snapshot(event.updates, now=now)
         else:
             self.apply_updates(event.updates, now=now)
+
+    def apply_tick_event(self, event: L2TickEvent, *, now: float) -> None:
+        """:meth:`apply_event` for an event decoded into ticks (the feed's hot path).
+
+        Raises:
+            BookError: the event is for another product (the book is left untouched).
+            IllegalTransition: an update before any snapshot.
+        """
+        if event.product_id != self.product_id:
+            raise BookError(f"book {self.product_id} was given an event for {event.product_id!r}")
+        if event.type == "snapshot":
+            self.apply_tick_snapshot(event.levels, now=now)
+        else:
+            self.apply_tick_updates(event.levels, now=now)
 
     def apply_snapshot(self, levels: Iterable[L2Level], *, now: float) -> None:
         """Replace the whole book; it becomes TRUSTED, or UNTRUSTED (CROSSED) if crossed.

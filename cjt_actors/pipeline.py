@@ -273,6 +273,7 @@ class Pipeline:
         )
         feed = FeedActor(
             products=tuple(products),
+            rules=products,
             url=settings.market_url,
             to_book=frames,
             status_outboxes=(feed_status, self.journal_box),

@@ -83,6 +83,7 @@ import math
 from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from functools import partial
 from typing import Final, TypeAlias, cast
 
 import attrs
@@ -285,6 +286,7 @@ class _Books:
         for product_id, rules in self.actor.products.items():
             self.books[product_id] = L2Book(product_id, rules.price_increment, rules.base_increment)
             self.bars[product_id] = MultiBarBuilder(self.actor.bar_intervals)
+        self.publish_sources()
         for book in self.books.values():
             self._publish_view(book, now)
         self._publish_status()
@@ -310,11 +312,11 @@ class _Books:
                 continue
             touched[event.product_id] = book
             try:
-                book.apply_event(event, now=frame.received_at)
+                book.apply_tick_event(event, now=frame.received_at)
             except BookError as error:
-                # OffGridValue: nothing of the event was applied and the book has already
-                # marked itself untrusted (MALFORMED). IllegalTransition: an update before
-                # any snapshot, nothing to apply it to. Either way the next snapshot heals.
+                # IllegalTransition: an update before any snapshot, nothing to apply it to;
+                # the next snapshot heals. (Off-grid values never get here: the feed's
+                # decoder refuses the frame, and the feed re-syncs.)
                 self.apply_errors += 1
                 self.last_apply_error = str(error)
         now = trio.current_time()
@@ -420,52 +422,74 @@ class _Books:
                 await outbox.send(change)
 
     def _publish_book_status(self, book: L2Book, now: float) -> None:
+        """Mark the book's status as changed at ``now``; it is built when read."""
+        board = self.actor.board
+        if board is not None:
+            board.touch(f"{self.actor.name}/{book.product_id}", now)
+
+    def _publish_status(self) -> None:
+        """Mark the actor's status as changed; it is built when read."""
+        board = self.actor.board
+        if board is not None:
+            board.touch(self.actor.name, trio.current_time())
+
+    def publish_sources(self) -> None:
+        """Register this incarnation's statuses on the board (built on read, see
+        :mod:`cjt_actors.status`): the book is on the hot path, readers are not."""
         board = self.actor.board
         if board is None:
             return
+        for book in self.books.values():
+            board.publish_source(
+                f"{self.actor.name}/{book.product_id}", partial(self._book_status, book)
+            )
+        board.publish_source(self.actor.name, self._actor_status)
+
+    def _book_status(self, book: L2Book) -> BookStatus:
+        now = _reading_time(book.last_update_time)
         best_bid = book.best_bid()
         best_ask = book.best_ask()
         updated_at = book.last_update_time
-        board.publish(
-            f"{self.actor.name}/{book.product_id}",
-            BookStatus(
-                product_id=book.product_id,
-                state=book.state,
-                reason=book.trust_reason,
-                sequence=book.sequence,
-                counters=book.counters,
-                best_bid=None if best_bid is None else best_bid[0],
-                best_ask=None if best_ask is None else best_ask[0],
-                updated_at=updated_at,
-                age=None if updated_at is None else now - updated_at,
-                as_of=now,
-            ),
+        return BookStatus(
+            product_id=book.product_id,
+            state=book.state,
+            reason=book.trust_reason,
+            sequence=book.sequence,
+            counters=book.counters,
+            best_bid=None if best_bid is None else best_bid[0],
+            best_ask=None if best_ask is None else best_ask[0],
+            updated_at=updated_at,
+            age=None if updated_at is None else now - updated_at,
+            as_of=now,
         )
 
-    def _publish_status(self) -> None:
-        board = self.actor.board
-        if board is None:
-            return
-        board.publish(
-            self.actor.name,
-            BookActorStatus(
-                incarnation=self.incarnation,
-                feed_state=self.feed_state,
-                l2_frames=self.l2_frames,
-                trade_frames=self.trade_frames,
-                views_published=self.views_published,
-                bars_closed=self.bars_closed,
-                late_trades=sum(
-                    bars.builder(interval).late_trades
-                    for bars in self.bars.values()
-                    for interval in bars.intervals
-                ),
-                unknown_product_events=self.unknown_product_events,
-                unknown_product_trades=self.unknown_product_trades,
-                apply_errors=self.apply_errors,
-                last_apply_error=self.last_apply_error,
+    def _actor_status(self) -> BookActorStatus:
+        return BookActorStatus(
+            incarnation=self.incarnation,
+            feed_state=self.feed_state,
+            l2_frames=self.l2_frames,
+            trade_frames=self.trade_frames,
+            views_published=self.views_published,
+            bars_closed=self.bars_closed,
+            late_trades=sum(
+                bars.builder(interval).late_trades
+                for bars in self.bars.values()
+                for interval in bars.intervals
             ),
+            unknown_product_events=self.unknown_product_events,
+            unknown_product_trades=self.unknown_product_trades,
+            apply_errors=self.apply_errors,
+            last_apply_error=self.last_apply_error,
         )
+
+
+def _reading_time(fallback: float | None) -> float:
+    """trio's clock for a status read inside trio; outside (a summary after the run), the
+    book's last update."""
+    try:
+        return trio.current_time()
+    except RuntimeError:
+        return fallback if fallback is not None else 0.0
 
 
 def _trust_sender(ctx: ChildContext, box: TrustOutbox) -> tuple[Outbox[BookTrustChanged], bool]:

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeAlias, cast
 
 import attrs
@@ -70,6 +70,7 @@ from ..channels import Mailbox, Outbox, Overflow
 from ..child import ChildContext
 from ..errors import CjtError, InvalidSpec
 from ..exchange.auth import Credentials
+from ..exchange.l2ticks import L2TickData, L2TickDecoder
 from ..exchange.stream import (
     Connected,
     ConnectFailed,
@@ -77,7 +78,6 @@ from ..exchange.stream import (
     ErrorFrame,
     Frame,
     Heartbeats,
-    L2Data,
     MalformedFrame,
     MarketTrades,
     OutOfOrder,
@@ -94,6 +94,7 @@ from ..exchange.ws import DEFAULT_BACKOFF, MARKET_DATA_URL, Connector, WebSocket
 from ..market_messages import FeedState, FeedStatusChanged, L2FrameReceived, TradesReceived
 from ..messages import Event
 from ..policy import Backoff
+from ..products import ProductRules
 from ..status import StatusBoard
 
 __all__ = ["FeedActor", "FeedMessage", "FeedRejected", "FeedStatus", "StatusOutbox"]
@@ -168,6 +169,8 @@ class FeedActor:
 
     Args:
         products: the product ids to subscribe (``level2`` and ``market_trades`` each).
+        rules: every product's increments: ``l2_data`` is decoded straight into its ticks
+            and size units, and a level off the grid is a malformed frame (a re-sync).
         url: the market-data endpoint.
         to_book: the book's inbox (BLOCK; see the module docstring).
         status_outboxes: risk's (DROP_OLDEST) and the journal's (BLOCK) mailboxes.
@@ -189,6 +192,7 @@ class FeedActor:
     """
 
     products: tuple[str, ...] = attrs.field(validator=_products)
+    rules: Mapping[str, ProductRules]
     to_book: Mailbox[FeedMessage]
     url: str = MARKET_DATA_URL
     status_outboxes: Sequence[StatusOutbox] = ()
@@ -204,6 +208,9 @@ class FeedActor:
 
     def __attrs_post_init__(self) -> None:
         self._client()  # the client checks url, channels and timings: fail here, not at run
+        missing = [product for product in self.products if product not in self.rules]
+        if missing:
+            raise InvalidSpec(f"rules: no increments for {', '.join(missing)}")
 
     def _client(self) -> WebSocketClient:
         return WebSocketClient(
@@ -215,6 +222,15 @@ class FeedActor:
             rng=self.rng,
             stale_after=self.stale_after,
             now=self.wall_clock,
+            decoders={
+                "l2_data": L2TickDecoder(
+                    {
+                        product: (rules.price_increment, rules.base_increment)
+                        for product, rules in self.rules.items()
+                        if product in self.products
+                    }
+                )
+            },
         )
 
     async def run(
@@ -236,6 +252,9 @@ class FeedActor:
             status_outboxes=status_outboxes,
             incarnation=ctx.incarnation,
         )
+        if self.board is not None:
+            # Built when read (the feed changes with every frame; see cjt_actors.status).
+            self.board.publish_source(self.name, feed.status)
         await feed.announce(FeedState.CONNECTING, f"connecting to {self.url}")
         task_status.started()
         with feed.scope:
@@ -325,7 +344,7 @@ class _Feed:
         if self.state is not FeedState.CONNECTED:
             await self.announce(FeedState.CONNECTED, f"frames flowing again ({frame.channel})")
         match frame.payload:
-            case L2Data(events=events):
+            case L2TickData(events=events):
                 await self.to_book.send(
                     L2FrameReceived(
                         sequence_num=frame.sequence_num,
@@ -404,25 +423,26 @@ class _Feed:
         self._publish_status()
 
     def _publish_status(self) -> None:
+        """Mark the status as changed now (it is built when read: :meth:`status`)."""
         board = self.actor.board
-        if board is None:
-            return
-        board.publish(
-            self.actor.name,
-            FeedStatus(
-                state=self.state,
-                detail=self.detail,
-                incarnation=self.incarnation,
-                frames=self.frames,
-                heartbeats=self.heartbeats,
-                reconnects=self.reconnects,
-                gaps=self.gaps,
-                resyncs=self.resyncs,
-                malformed=self.malformed,
-                out_of_order=self.out_of_order,
-                error_frames=self.error_frames,
-                last_frame_at=self.last_frame_at,
-            ),
+        if board is not None:
+            board.touch(self.actor.name, trio.current_time())
+
+    def status(self) -> FeedStatus:
+        """This incarnation as a frozen value."""
+        return FeedStatus(
+            state=self.state,
+            detail=self.detail,
+            incarnation=self.incarnation,
+            frames=self.frames,
+            heartbeats=self.heartbeats,
+            reconnects=self.reconnects,
+            gaps=self.gaps,
+            resyncs=self.resyncs,
+            malformed=self.malformed,
+            out_of_order=self.out_of_order,
+            error_frames=self.error_frames,
+            last_frame_at=self.last_frame_at,
         )
 
 

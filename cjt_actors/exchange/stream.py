@@ -35,12 +35,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import attrs
 import orjson
 
 from ..errors import DecodeError
+
+if TYPE_CHECKING:
+    from .l2ticks import L2TickData
 
 __all__ = [
     "ARRIVAL_CHANNELS",
@@ -53,6 +56,7 @@ __all__ = [
     "EventType",
     "Frame",
     "FrameDecodeError",
+    "FramePayload",
     "HeartbeatEvent",
     "Heartbeats",
     "L2Data",
@@ -283,6 +287,9 @@ class Subscriptions:
 
 
 Payload: TypeAlias = Heartbeats | L2Data | MarketTrades | Tickers | UserOrders | Subscriptions
+#: What a :class:`Frame` may carry: a payload, or ``l2_data`` in ticks when the client was
+#: given :class:`~.l2ticks.L2TickDecoder` for it.
+FramePayload: TypeAlias = "Payload | L2TickData"
 
 
 # -- stream items -------------------------------------------------------------------------------
@@ -304,7 +311,7 @@ class Frame:
     sequence_num: int
     timestamp: str
     received_at: float
-    payload: Payload
+    payload: FramePayload
 
 
 @attrs.frozen(kw_only=True)

@@ -69,9 +69,11 @@ from .stream import (
     Connected,
     ConnectFailed,
     Disconnected,
+    Envelope,
     ErrorFrame,
     Frame,
     FrameDecodeError,
+    FramePayload,
     MalformedFrame,
     OutOfOrder,
     SequenceGap,
@@ -393,6 +395,10 @@ class WebSocketClient:
         unknown_report_every: an :class:`~.stream.UnknownChannel` item is emitted for the
             first frame of an unknown channel and then every this many frames.
         now: wall-clock epoch seconds for JWT claims.
+        decoders: arrival channel -> a decoder of its envelopes that replaces the default
+            (:func:`~.stream.decode_payload`) for that channel; it raises
+            :class:`~.stream.FrameDecodeError` for a bad frame. The feed decodes ``l2_data``
+            straight into ticks this way (:class:`~.l2ticks.L2TickDecoder`).
 
     Raises:
         InvalidSpec: an argument is malformed (named in the message).
@@ -413,6 +419,7 @@ class WebSocketClient:
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         unknown_report_every: int = 100,
         now: Callable[[], float] = time.time,
+        decoders: Mapping[str, Callable[[Envelope], FramePayload]] | None = None,
     ) -> None:
         if credentials is not None and not isinstance(credentials, Credentials):
             raise InvalidSpec(
@@ -433,6 +440,7 @@ class WebSocketClient:
         self._max_message_size = _positive_int("max_message_size", max_message_size)
         self._unknown_report_every = _positive_int("unknown_report_every", unknown_report_every)
         self._now = now
+        self._decoders = dict(decoders or {})
         self._counters = _Counters()
         self._unknown: dict[str, int] = {}
         self._running = False
@@ -704,7 +712,8 @@ class WebSocketClient:
             return None
 
         try:
-            payload = decode_payload(envelope)
+            decoder = self._decoders.get(channel)
+            payload = decode_payload(envelope) if decoder is None else decoder(envelope)
         except FrameDecodeError as error:
             await self._malformed(on_item, error, raw, channel)
             return None

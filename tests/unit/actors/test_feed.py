@@ -31,7 +31,8 @@ from cjt_actors.actors.feed import FeedActor, FeedMessage, FeedRejected, FeedSta
 from cjt_actors.channels import ConflatingMailbox, Mailbox, Overflow
 from cjt_actors.child import ChildContext
 from cjt_actors.errors import InvalidSpec
-from cjt_actors.exchange.stream import L2Event, Trade
+from cjt_actors.exchange.l2ticks import L2TickEvent
+from cjt_actors.exchange.stream import Trade
 from cjt_actors.market_messages import (
     BookUpdated,
     FeedState,
@@ -48,6 +49,15 @@ from cjt_actors.sim.simulator import Simulator, SimulatorConfig
 from cjt_actors.status import StatusBoard
 
 BTC = "BTC-USD"
+#: Cents and satoshis, as the simulator's BTC-USD (and Coinbase's).
+RULES = ProductRules(
+    product_id=BTC,
+    base_increment=Decimal("0.00000001"),
+    price_increment=Decimal("0.01"),
+    base_min_size=Decimal("0.00000001"),
+    base_max_size=Decimal(3400),
+    quote_min_size=Decimal(1),
+)
 URL = "ws://fake.exchange/"
 EPOCH = 1_767_225_600.0  # the simulated exchange's wall clock at virtual time 0
 #: Exact reconnect delays: 1, 2, 4, 4... seconds.
@@ -80,6 +90,7 @@ class Outputs:
 
     def feed(self, **settings: Any) -> FeedActor:
         settings.setdefault("products", (BTC,))
+        settings.setdefault("rules", {BTC: RULES})
         settings.setdefault("backoff", STEADY)
         settings.setdefault("rng", random.Random(0))
         return FeedActor(
@@ -163,7 +174,7 @@ async def test_frames_become_one_message_each_in_order_with_the_statuses(
     assert outputs.states() == [FeedState.CONNECTING, FeedState.CONNECTED]
     first = outputs.l2()[0]
     assert [(e.type, e.product_id) for e in first.events] == [("snapshot", BTC)]
-    assert len(first.events[0].updates) > 10  # the whole book in one message
+    assert len(first.events[0].levels) > 10  # the whole book in one message
     assert outputs.trades()[0].snapshot
     # the market moves every 0.25 s: updates, one message per frame, in wire order
     updates = outputs.l2()[1:]
@@ -287,7 +298,10 @@ async def test_refused_subscriptions_raise_feed_rejected_after_max_error_frames(
     async with simulator(nursery) as exchange:
         outputs = Outputs()
         nursery.start_soon(outputs.collect)
-        feed = sim_feed(outputs, exchange, products=("NOPE-USD",), max_error_frames=3)
+        nope = attrs.evolve(RULES, product_id="NOPE-USD")
+        feed = sim_feed(
+            outputs, exchange, products=("NOPE-USD",), rules={"NOPE-USD": nope}, max_error_frames=3
+        )
         with pytest.raises(FeedRejected) as raised:
             await feed.run(_context())
     rejected = raised.value
@@ -327,6 +341,7 @@ async def test_the_feed_and_the_book_together_distrust_on_a_gap_and_recover(
         book = BookActor(products={BTC: rules}, inbox=inbox, view_outboxes=(views,))
         feed = FeedActor(
             products=(BTC,),
+            rules={BTC: rules},
             to_book=inbox,
             url=exchange.ws_market_url,
             connector=exchange.connect,
@@ -526,13 +541,11 @@ async def test_a_frame_of_each_kind_is_forwarded_whole_or_counted(
         sequence_num=1,
         received_at=0.0,
         events=(
-            L2Event(
+            # in cents and satoshis: decoded straight into the book's ticks and units
+            L2TickEvent(
                 type="snapshot",
                 product_id=BTC,
-                updates=(
-                    ("bid", Decimal(10), Decimal(1), "e"),
-                    ("offer", Decimal(11), Decimal(2), "e"),
-                ),
+                levels=((True, 1000, 100_000_000), (False, 1100, 200_000_000)),
             ),
         ),
     )
@@ -705,7 +718,13 @@ async def test_without_a_board_or_status_outboxes_it_feeds_the_book_all_the_same
 
     exchange = FakeExchange(nursery, script)
     outputs = Outputs()
-    feed = FeedActor(products=(BTC,), to_book=outputs.to_book, url=URL, connector=exchange.connect)
+    feed = FeedActor(
+        products=(BTC,),
+        rules={BTC: RULES},
+        to_book=outputs.to_book,
+        url=URL,
+        connector=exchange.connect,
+    )
     async with feeding(outputs, feed):
         await trio.sleep(1)
     assert len(outputs.l2()) == 1
