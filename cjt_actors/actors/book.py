@@ -253,6 +253,15 @@ class BookActor:
             task_status.started()
             async for message in inbox:
                 await books.handle(message)
+                # Whatever else queued meanwhile (at most the inbox's capacity), without a
+                # scheduler pass per message; handle() checkpoints whenever it sends
+                # downstream. A closed inbox ends the outer loop.
+                while True:
+                    try:
+                        message = inbox.receive_nowait()
+                    except (trio.WouldBlock, trio.EndOfChannel):
+                        break
+                    await books.handle(message)
             nursery.cancel_scope.cancel(reason="the book's inbox was closed")
 
 

@@ -345,13 +345,19 @@ class _Feed:
             await self.announce(FeedState.CONNECTED, f"frames flowing again ({frame.channel})")
         match frame.payload:
             case L2TickData(events=events):
-                await self.to_book.send(
-                    L2FrameReceived(
-                        sequence_num=frame.sequence_num,
-                        received_at=frame.received_at,
-                        events=events,
-                    )
+                message = L2FrameReceived(
+                    sequence_num=frame.sequence_num,
+                    received_at=frame.received_at,
+                    events=events,
                 )
+                # Hand over without a trip through the scheduler when the book has room:
+                # the client's next read yields anyway, and the book then runs. Only a
+                # full inbox waits (and so stops the reading: the module docstring's
+                # backpressure).
+                try:
+                    self.to_book.send_nowait(message)
+                except trio.WouldBlock:
+                    await self.to_book.send(message)
             case MarketTrades(events=events):
                 for snapshot, trades in _trade_runs(events):
                     await self.to_book.send(

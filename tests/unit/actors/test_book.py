@@ -679,3 +679,18 @@ async def test_a_full_journal_holds_the_book_up_and_loses_no_trust_change(
         (BTC, True, "SNAPSHOT"),
         (BTC, False, "GAP"),
     ]
+
+
+async def test_frames_queued_while_the_book_was_busy_are_all_applied_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The book drains its inbox without a scheduler pass per frame, and misses none."""
+    async with running(_actor()) as rig:
+        rig.views()
+        rig.feed.send_nowait(l2(BTC_BOOK))
+        for size in ("2", "3", "4"):
+            rig.feed.send_nowait(l2(update(BTC, bids=[("100.00", size)])))
+        await trio.sleep(0.1)
+        view = rig.latest(BTC)  # conflated: the latest of four
+        assert (view.sequence, view.best_bid_size) == (4, D("4"))
+        assert rig.status().l2_frames == 4

@@ -741,6 +741,7 @@ async def test_without_a_board_or_status_outboxes_it_feeds_the_book_all_the_same
         ({"products": [BTC]}, "products: must be a non-empty tuple"),
         ({"products": (BTC, BTC)}, "duplicate product ids"),
         ({"products": ("",)}, "product ids must be non-empty strings"),
+        ({"products": (BTC, "ETH-USD")}, "rules: no increments for ETH-USD"),
         ({"url": "https://example.com"}, "url: must be ws://"),
         ({"stale_after": 0}, "stale_after: must be finite and > 0"),
         ({"stale_after": True}, "stale_after: must be a number of seconds"),
@@ -758,3 +759,31 @@ def test_its_repr_shows_no_credentials() -> None:
     feed = Outputs().feed(credentials=credentials)
     assert "credentials" not in repr(feed)
     assert feed.credentials is credentials
+
+
+async def test_a_full_book_inbox_holds_the_feed_and_loses_no_frame(
+    autojump_clock: Clock, nursery: trio.Nursery
+) -> None:
+    """BLOCK: a book slower than the market makes the feed wait (and stop reading)
+    instead of dropping; every frame still arrives, in order, with no gap."""
+    async with simulator(nursery) as exchange:
+        outputs = Outputs(to_book=Mailbox[FeedMessage]("feed->book", capacity=1))
+        depths: list[int] = []
+
+        async def slow_book() -> None:
+            async for message in outputs.to_book.receiver():
+                outputs.book.append(message)
+                depths.append(outputs.to_book.statistics().depth)
+                await trio.sleep(0.6)  # the market steps every 0.25 s
+
+        async with trio.open_nursery() as inner:
+            inner.start_soon(slow_book)
+            await inner.start(sim_feed(outputs, exchange).run, _context())
+            await trio.sleep(10)
+            inner.cancel_scope.cancel()
+    assert max(depths) == 1  # the inbox was full: the feed was held
+    frames = outputs.l2()
+    assert len(frames) > 5
+    numbers = [f.sequence_num for f in frames]
+    assert numbers == sorted(numbers)
+    assert FeedState.GAP not in outputs.states()
