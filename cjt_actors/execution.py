@@ -8,8 +8,9 @@ reaches into another actor; it publishes through a callable the caller gives it.
 
 The write-ahead rule (DESIGN §7), in the order things happen:
 
-1. a :class:`~cjt_actors.order_messages.SubmitOrder` is journaled with the order's PENDING
-   row *before* the venue hears of it (one transaction: :meth:`AsyncJournal.append_for_order`);
+1. a :class:`~cjt_actors.order_messages.SubmitOrder` is journaled *before* the venue hears
+   of it, with its move to SUBMITTED and the order's row, in one transaction (one fsync:
+   :meth:`AsyncJournal.append_many_for_order`);
 2. every legal lifecycle move is journaled as an :class:`OrderUpdated` with the order's new
    row, then published;
 3. every fill is journaled by ``trade_id`` (idempotent, with the order's row) *before* it is
@@ -55,6 +56,7 @@ from .lifecycle import (
     TrackedOrder,
 )
 from .logs import log_event
+from .messages import Message
 from .order_messages import (
     CancelAllOrders,
     CancelOrder,
@@ -156,7 +158,8 @@ class ExecutionCore:
         self._unsent: set[str] = set()  #: registered, intent not yet journaled
         self._emergency_reports = 0
         self._reconciling = False
-        #: Tick-to-trade of the orders this process submitted (see :meth:`submit`).
+        #: Tick-to-trade of the orders this process submitted: a frame's arrival to the
+        #: create request handed to the venue (see :meth:`_request`).
         self.tick_to_trade = LatencyHistogram(TICK_TO_TRADE_BUCKETS)
         self._counts: dict[str, int] = dict.fromkeys(
             (
@@ -323,21 +326,41 @@ class ExecutionCore:
         return True
 
     async def submit(self, command: SubmitOrder, publish: Publish) -> None:
-        """Journal the intent, then send it; every answer moves the order by the table."""
+        """Journal the intent with its move to SUBMITTED (one commit), then send it; every
+        answer moves the order by the table."""
         coid = command.client_order_id
         if coid not in self._unsent and not self.register(command):
             await self.deny_duplicate(command, publish)
             return
         self._unsent.discard(coid)
         order = self._orders[coid]
-        await self.journal.append_for_order(
-            command, at=trio.current_time(), client_order_id=coid, state=_row(order, command)
-        )
-        if command.trigger_at is not None:
-            # From the frame's arrival to the request leaving: strategy, risk, the write-ahead
-            # journal included. Only fresh intents: a re-sent one's trigger is history.
-            self.tick_to_trade.observe(max(0.0, trio.current_time() - command.trigger_at))
-        await self._send(order, publish)
+        intent_at = trio.current_time()
+        if order.state is OrderState.PENDING:
+            # One transaction, so one fsync before the request leaves (the commit is most of
+            # tick-to-trade): the SubmitOrder, its PENDING -> SUBMITTED OrderUpdated and the
+            # SUBMITTED row: the rows of journaling the intent (row PENDING) and then the
+            # move (row SUBMITTED), in the same order, so replay and recovery cannot tell the
+            # difference (a run's journal hash can: one await fewer lets concurrent tasks
+            # interleave their rows differently). Crash safety: a crash before the
+            # commit loses an intent that was never sent; a crash after it and before the
+            # request leaves finds a SUBMITTED order, which is what SUBMITTED has always
+            # meant ("may have left"): recovery looks it up, and an order the venue never
+            # saw goes SUBMITTED -> UNKNOWN -> PENDING and is re-sent under the same
+            # client_order_id (:meth:`_not_at_venue`). In memory the order still moves
+            # PENDING -> SUBMITTED by the table, and the update is published before the
+            # request leaves, as on a re-send.
+            before = order.state
+            order.apply(Submitted())
+            await self._record_move(order, command, before, publish, intent_at=intent_at)
+        else:
+            # Moved before its request left (a venue report named a client_order_id this
+            # process had not sent yet): the general path, the intent with the row it has,
+            # then the move, which the table refuses or absorbs.
+            await self.journal.append_for_order(
+                command, at=intent_at, client_order_id=coid, state=_row(order, command)
+            )
+            await self._apply(order, Submitted(), publish)
+        await self._request(order, publish, trigger_at=command.trigger_at)
 
     async def deny_duplicate(self, command: SubmitOrder, publish: Publish) -> None:
         """Refuse an intent whose ``client_order_id`` was used before (nothing is sent)."""
@@ -352,9 +375,23 @@ class ExecutionCore:
         )
 
     async def _send(self, order: TrackedOrder, publish: Publish) -> None:
-        intent = self._intents[order.client_order_id]
+        """Send again an order back in PENDING (its intent is already journaled)."""
         await self._apply(order, Submitted(), publish)
+        await self._request(order, publish)
+
+    async def _request(
+        self, order: TrackedOrder, publish: Publish, *, trigger_at: float | None = None
+    ) -> None:
+        """Hand the create request of an order now SUBMITTED (journaled, published) to the
+        venue; ``trigger_at`` (fresh intents only) is its frame's arrival, for tick-to-trade."""
+        intent = self._intents[order.client_order_id]
         self._counts["submitted"] += 1
+        if trigger_at is not None:
+            # From the frame's arrival to the request being handed to the venue: strategy,
+            # risk, the write-ahead commit and the SUBMITTED update's publish included; the
+            # venue call itself is not (TimedVenue times that). Only fresh intents: a re-sent
+            # one's trigger is history.
+            self.tick_to_trade.observe(max(0.0, trio.current_time() - trigger_at))
         outcome = await self.venue.submit(intent)
         match outcome:
             case Accepted():
@@ -491,15 +528,22 @@ class ExecutionCore:
             await self.journal.upsert_order(order.client_order_id, _row(order, intent))
 
     async def _record_move(
-        self, order: TrackedOrder, intent: SubmitOrder, before: OrderState, publish: Publish
+        self,
+        order: TrackedOrder,
+        intent: SubmitOrder,
+        before: OrderState,
+        publish: Publish,
+        *,
+        intent_at: float | None = None,
     ) -> None:
-        """Journal a legal move with the order's new row, then publish it."""
+        """Journal a legal move with the order's new row, then publish it. With
+        ``intent_at``, the intent itself is journaled first, in the same transaction."""
         update = _update(order, intent, before)
-        await self.journal.append_for_order(
-            update,
-            at=update.at,
-            client_order_id=order.client_order_id,
-            state=_row(order, intent),
+        entries: list[tuple[Message, float]] = [(update, update.at)]
+        if intent_at is not None:
+            entries.insert(0, (intent, intent_at))
+        await self.journal.append_many_for_order(
+            entries, client_order_id=order.client_order_id, state=_row(order, intent)
         )
         level = logging.WARNING if update.state is OrderState.UNKNOWN else logging.INFO
         why = f" ({update.reason})" if update.reason else ""

@@ -11,7 +11,8 @@ readers run while the single writer appends, and a commit is one sequential appe
 under which a committed intent survives a power cut or an OS crash, not just a process
 crash (``NORMAL`` in WAL mode survives ``kill -9`` but may lose the last commits on power
 loss). The cost is one fsync per commit, a few hundred to a few thousand commits a second
-depending on the disk; :meth:`Journal.append_many` amortizes it over a batch.
+depending on the disk; :meth:`Journal.append_many` and
+:meth:`Journal.append_many_for_order` amortize it over a batch.
 
 Why a thread (:class:`AsyncJournal`): ``sqlite3`` blocks, an fsync for milliseconds; the
 trio event loop must not. Every call runs through :func:`trio.to_thread.run_sync` under a
@@ -347,16 +348,41 @@ class Journal:
     ) -> int:
         """Commit an event and the order's new state in one transaction; returns the seq.
 
-        What the executor uses for intents and transitions: the event log and the orders
-        table can never disagree after a crash.
+        What the executor uses for transitions: the event log and the orders table can
+        never disagree after a crash.
         """
-        row = self._row(message, at)
+        return self.append_many_for_order(
+            [(message, at)], client_order_id=client_order_id, state=state
+        )[0]
+
+    def append_many_for_order(
+        self,
+        entries: Iterable[tuple[Message, float]],
+        *,
+        client_order_id: str,
+        state: dict[str, Any],
+    ) -> list[int]:
+        """Commit ``(message, at)`` pairs, in order, and the order's state after the last of
+        them, in one transaction (one fsync); returns their seqs.
+
+        The rows are those of :meth:`append_for_order` called once per pair (each with the
+        state the order had after it), less the intermediate order rows that the next call
+        would have replaced: the same content, one commit. The executor writes a fresh
+        intent and its PENDING -> SUBMITTED move this way. All or nothing: if a pair or the
+        state is refused, or the write fails, nothing is written.
+
+        Raises:
+            ValueError: ``entries`` is empty (an order row with no event behind it).
+        """
+        rows = [self._row(message, at) for message, at in entries]
+        if not rows:
+            raise ValueError(f"order {client_order_id!r}: no event to journal with its state")
         text = _canonical(state, f"order {client_order_id!r}")
 
-        def body() -> int:
-            seq = self._insert(row)
+        def body() -> list[int]:
+            seqs = [self._insert(row) for row in rows]
             self._upsert(client_order_id, text)
-            return seq
+            return seqs
 
         return self._transaction(body)
 
@@ -510,6 +536,21 @@ class AsyncJournal:
         return await self._run(
             lambda: self._journal.append_for_order(
                 message, at=at, client_order_id=client_order_id, state=state
+            )
+        )
+
+    async def append_many_for_order(
+        self,
+        entries: Iterable[tuple[Message, float]],
+        *,
+        client_order_id: str,
+        state: dict[str, Any],
+    ) -> list[int]:
+        """:meth:`Journal.append_many_for_order`; returns after the commit."""
+        batch = list(entries)
+        return await self._run(
+            lambda: self._journal.append_many_for_order(
+                batch, client_order_id=client_order_id, state=state
             )
         )
 

@@ -16,10 +16,11 @@ a strategy's) reset to 0 when it restarts, which Prometheus's ``rate()`` underst
 ``cjt_actor_restarts_total`` says when. Risk's and the executor's survive restarts.
 
 Latencies: ``cjt_tick_to_trade_seconds`` is a market-data frame's arrival to the order
-request it prompted leaving the executor (each :class:`SubmitOrder` made in ``on_book``
+request it prompted being handed to the venue (each :class:`SubmitOrder` made in ``on_book``
 carries its frame's arrival time as ``trigger_at``; strategy, risk and the write-ahead
-journal are all inside it); ``cjt_venue_request_seconds`` is the order round trip to the
-venue (the pipeline wraps its venue in a :class:`~cjt_actors.ops.timing.TimedVenue`).
+journal's commit are all inside it, the venue call is not); ``cjt_venue_request_seconds`` is
+the order round trip to the venue (the pipeline wraps its venue in a
+:class:`~cjt_actors.ops.timing.TimedVenue`).
 """
 
 from __future__ import annotations
@@ -428,8 +429,9 @@ def _latencies(snapshot: OpsSnapshot) -> Iterator[Metric]:
 def _tick_to_trade(snapshot: OpsSnapshot) -> Iterator[Metric]:
     family = HistogramMetricFamily(
         "cjt_tick_to_trade_seconds",
-        "From a market-data frame's arrival to the order request it prompted leaving the "
-        "executor (strategy, risk and the write-ahead journal included; trio's clock)",
+        "From a market-data frame's arrival to the order request it prompted being handed to "
+        "the venue (strategy, risk and the write-ahead journal's commit included, the venue "
+        "call not; trio's clock)",
     )
     h = snapshot.tick_to_trade
     if h is not None:

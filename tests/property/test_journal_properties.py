@@ -136,6 +136,34 @@ def test_the_digest_is_a_function_of_content_only(
         assert (a.digest() == c.digest()) == (canonical(first) == canonical(second))
 
 
+order_states = st.dictionaries(
+    st.text(max_size=8),
+    st.one_of(st.none(), st.booleans(), st.text(), st.integers(-(2**63), 2**63 - 1), finite),
+    max_size=4,
+)
+
+
+@given(history=st.lists(timed, min_size=1, max_size=6), state=order_states)
+def test_one_commit_for_an_order_holds_what_a_commit_per_event_holds(
+    history: list[tuple[Message, float]], state: dict[str, Any]
+) -> None:
+    """(g) append_many_for_order is append_for_order per event, the last with the final row,
+    in one transaction: the same events, seqs and row, so the same hash.
+
+    The executor journals a fresh intent and its move to SUBMITTED in one commit (one fsync
+    before the request leaves); replay and the scenario hashes must not see the difference.
+    """
+    with fresh_journal() as fused, fresh_journal() as split:
+        seqs = fused.append_many_for_order(history, client_order_id="c", state=state)
+        for index, (message, at) in enumerate(history):
+            last = index == len(history) - 1
+            row = state if last else {"step": index}
+            split.append_for_order(message, at=at, client_order_id="c", state=row)
+        assert seqs == list(range(1, len(history) + 1))
+        assert fused.orders() == {"c": state}
+        assert fused.digest() == split.digest()
+
+
 @settings(max_examples=20)
 @given(history=histories)
 def test_async_appends_from_concurrent_tasks_keep_their_queue_order(

@@ -27,6 +27,7 @@ from cjt_actors.lifecycle import (
     CancelAcknowledged,
     CancelFailed,
     Fill,
+    IllegalTransition,
     Liquidity,
     OrderState,
     OutcomeUnknown,
@@ -190,6 +191,117 @@ async def test_the_intent_is_durable_before_the_venue_hears_of_it(journal: Async
     assert rows["c-1"]["state"] == "OPEN"
     assert rows["c-1"]["order_id"] == "v-1"
     assert core.statistics().accepted == 1
+
+
+async def test_a_fresh_submit_commits_once_before_the_request_leaves(
+    journal: AsyncJournal,
+) -> None:
+    """One commit (one fsync) between the intent and the venue, not two: the SubmitOrder,
+    its PENDING -> SUBMITTED move and the SUBMITTED row go in one transaction, and the move
+    is published before the request leaves. A re-send keeps its own path (no new intent)."""
+    statements: list[str] = []
+    journal._journal._db.set_trace_callback(statements.append)
+    venue = ScriptedVenue()
+    venue.outcomes.append(OutcomeUnknown(reason="connection lost"))  # then not found: re-sent
+    published = Published()
+    seen: list[tuple[int, list[str], str, list[tuple[OrderState, OrderState]]]] = []
+
+    async def check(order: SubmitOrder) -> None:
+        commits = statements.count("COMMIT")
+        row = (await journal.orders())[order.client_order_id]
+        seen.append((commits, await _kinds(journal), row["state"], published.states()))
+
+    venue.before_submit = check
+    await ExecutionCore(venue, journal).submit(_order(), published)
+    fresh, resent = seen
+    assert fresh == (
+        1,
+        ["SubmitOrder", "OrderUpdated"],
+        "SUBMITTED",
+        [(OrderState.PENDING, OrderState.SUBMITTED)],
+    )
+    moves = [(OrderState.SUBMITTED, OrderState.UNKNOWN), (OrderState.UNKNOWN, OrderState.PENDING)]
+    assert resent[1:] == (
+        ["SubmitOrder", *["OrderUpdated"] * 4],
+        "SUBMITTED",
+        [(OrderState.PENDING, OrderState.SUBMITTED), *moves, fresh[3][0]],
+    )
+    rows = await journal.orders()
+    assert rows["c-1"]["submit_attempts"] == 2
+
+
+async def test_the_single_commit_has_the_rows_of_two(tmp_path: Path) -> None:
+    """The fused write is content-equal to the intent (row PENDING) followed by its move
+    (row SUBMITTED): same events, same times, same row, so the same journal hash."""
+    async with await AsyncJournal.open(tmp_path / "fused.sqlite", inline=True) as fused:
+        await ExecutionCore(ScriptedVenue(), fused).submit(_order(), Published())
+        events = await fused.read()
+        expected_digest = await fused.digest()
+        final_row = (await fused.orders())["c-1"]
+    (_, intent_at, intent), (_, move_at, move), *answer = events
+    assert isinstance(move, OrderUpdated)
+    assert (move.previous, move.state) == (OrderState.PENDING, OrderState.SUBMITTED)
+    async with await AsyncJournal.open(tmp_path / "split.sqlite", inline=True) as split:
+        submitted_row = {**final_row, "state": "SUBMITTED", "order_id": None}
+        await split.append_for_order(
+            intent, at=intent_at, client_order_id="c-1", state={**submitted_row, "state": "PENDING"}
+        )
+        await split.append_for_order(move, at=move_at, client_order_id="c-1", state=submitted_row)
+        for _, at, message in answer:
+            await split.append(message, at=at)
+        await split.upsert_order("c-1", final_row)
+        assert await split.digest() == expected_digest
+
+
+async def test_a_crash_between_the_commit_and_the_request_is_resent_by_recovery(
+    journal: AsyncJournal,
+) -> None:
+    """The process dies after the single commit, before the request leaves: the journal says
+    SUBMITTED ("may have left"), so the next incarnation looks the order up, finds the venue
+    never heard of it and re-sends it under the same client_order_id."""
+
+    class Killed(Exception):
+        pass
+
+    async def die(order: SubmitOrder) -> None:
+        raise Killed
+
+    venue = ScriptedVenue()
+    venue.before_submit = die
+    with pytest.raises(Killed):
+        await ExecutionCore(venue, journal).submit(_order(), Published())
+    assert (await journal.orders())["c-1"]["state"] == "SUBMITTED"
+    assert venue.records == {}  # the venue never got it
+    venue.before_submit = None
+    after = Published()
+    report = await ExecutionCore(venue, journal).recover(after)
+    assert report.resent == 1
+    assert after.states() == [
+        (OrderState.SUBMITTED, OrderState.UNKNOWN),
+        (OrderState.UNKNOWN, OrderState.PENDING),
+        (OrderState.PENDING, OrderState.SUBMITTED),
+        (OrderState.SUBMITTED, OrderState.OPEN),
+    ]
+    assert [o.client_order_id for o in venue.submits] == ["c-1", "c-1"]
+    assert (await _kinds(journal)).count("SubmitOrder") == 1
+
+
+async def test_an_intent_moved_before_its_request_left_is_journaled_and_not_sent(
+    journal: AsyncJournal,
+) -> None:
+    """A report naming a registered order before its task ran (an id the venue should not
+    know): the intent is still journaled ahead, the move to SUBMITTED is refused by the
+    table, and nothing is sent."""
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    command = _order()
+    assert core.register(command)
+    state = _record(command, "OPEN", "v-early").state
+    await core.on_report(VenueReport(client_order_id="c-1", event=state, at=0.0), Published())
+    with pytest.raises(IllegalTransition):
+        await core.submit(command, Published())
+    assert venue.submits == []
+    assert await _kinds(journal) == ["OrderUpdated", "SubmitOrder"]
 
 
 async def test_an_explicit_rejection_is_rejected(journal: AsyncJournal) -> None:
@@ -546,6 +658,32 @@ async def test_tick_to_trade_is_measured_for_fresh_intents_only(
     await again.recover(Published())
     assert again.tick_to_trade.snapshot().count == 0
     assert "c-old" in [o.client_order_id for o in venue.submits]
+
+
+async def test_tick_to_trade_ends_when_the_request_is_handed_to_the_venue(
+    journal: AsyncJournal, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The window closes at the venue call: the commit and the SUBMITTED update's publish
+    are inside it, the venue's own round trip is not."""
+    venue = ScriptedVenue()
+
+    async def slow_venue(order: SubmitOrder) -> None:
+        await trio.sleep(0.5)
+
+    venue.before_submit = slow_venue
+
+    async def slow_subscriber(event: ExecutorOutput) -> None:
+        if isinstance(event, OrderUpdated) and event.state is OrderState.SUBMITTED:
+            await trio.sleep(0.001)
+
+    await trio.sleep(10)
+    triggered = attrs.evolve(_order(), trigger_at=trio.current_time() - 0.002)
+    core = ExecutionCore(venue, journal)
+    await core.submit(triggered, slow_subscriber)
+    assert venue.submits == [triggered]
+    observed = core.tick_to_trade.snapshot()
+    assert observed.count == 1
+    assert observed.total == pytest.approx(0.003)
 
 
 # -- found by the chaos soak ------------------------------------------------------------------

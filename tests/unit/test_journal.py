@@ -352,6 +352,67 @@ def test_upsert_order_keeps_the_latest_state(journal: Journal) -> None:
     }
 
 
+def test_append_many_for_order_writes_the_events_in_order_with_the_last_state(
+    journal: Journal,
+) -> None:
+    """An intent and its first move in one commit: the rows of two append_for_order calls."""
+    journal.append(started(0), at=0.0)
+    seqs = journal.append_many_for_order(
+        [(started(1), 1.0), (started(2), 2.0)], client_order_id="c", state={"state": "SUBMITTED"}
+    )
+    assert seqs == [2, 3]
+    assert [(s, at, m) for s, at, m in journal.read()] == [
+        (1, 0.0, started(0)),
+        (2, 1.0, started(1)),
+        (3, 2.0, started(2)),
+    ]
+    assert journal.orders() == {"c": {"state": "SUBMITTED"}}
+    assert journal.append_for_order(started(3), at=3.0, client_order_id="c", state={}) == 4
+
+
+def test_append_many_for_order_is_one_transaction(journal: Journal) -> None:
+    """One BEGIN and one COMMIT (one fsync) for every event and the row."""
+    statements: list[str] = []
+    journal._db.set_trace_callback(statements.append)
+    journal.append_many_for_order(
+        [(started(n), float(n)) for n in range(3)], client_order_id="c", state={"state": "X"}
+    )
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+    ]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    ["a refused event", "a refused state", "the row's write fails", "no event"],
+)
+def test_append_many_for_order_is_all_or_nothing(journal: Journal, failure: str) -> None:
+    """Whatever fails, no event of the batch and no row is left: never an intent without
+    its move, never a row without its events; and seqs stay contiguous."""
+    journal.append_for_order(started(0), at=0.0, client_order_id="c", state={"state": "PENDING"})
+    entries = [(started(1), 1.0), (started(2), 2.0)]
+    state: dict[str, object] = {"state": "SUBMITTED"}
+    expected: type[Exception] = JournalError
+    if failure == "a refused event":
+        entries[1] = (started(2), float("nan"))
+    elif failure == "a refused state":
+        state = {"state": float("inf")}
+    elif failure == "no event":
+        entries, expected = [], ValueError
+    else:
+        journal._db.execute(
+            "CREATE TRIGGER fail BEFORE UPDATE ON orders BEGIN SELECT RAISE(ABORT, 'x'); END"
+        )
+        expected = sqlite3.IntegrityError
+    with pytest.raises(expected):
+        journal.append_many_for_order(entries, client_order_id="c", state=state)
+    journal._db.execute("DROP TRIGGER IF EXISTS fail")
+    assert journal.last_seq() == 1
+    assert journal.orders() == {"c": {"state": "PENDING"}}
+    assert journal.append(started(3), at=3.0) == 2
+
+
 @pytest.mark.parametrize(
     ("state", "match"),
     [({"x": float("nan")}, r"order 'c'\.x: nan"), ({"x": object()}, "cannot be stored as JSON")],
@@ -533,6 +594,14 @@ async def test_async_journal_exposes_every_method(tmp_path: Path) -> None:
         await journal.upsert_order("c", {"state": "FILLED"})
         assert await journal.orders() == {"c": {"state": "FILLED"}}
         assert await journal.last_seq() == 3
+        pending = {"state": "PENDING"}
+        seq = await journal.append_for_order(started(4), at=4.0, client_order_id="d", state=pending)
+        assert seq == 4
+        batch = iter([(started(5), 5.0), (started(6), 6.0)])
+        submitted = {"state": "SUBMITTED"}
+        seqs = await journal.append_many_for_order(batch, client_order_id="d", state=submitted)
+        assert seqs == [5, 6]
+        assert (await journal.orders())["d"] == submitted
         assert [
             s for s, _, _ in await journal.read(after_seq=1, kinds=["ChildStarted"], limit=1)
         ] == [2]
