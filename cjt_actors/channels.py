@@ -236,6 +236,12 @@ class ConflatingMailbox(Generic[K, T]):
 
     There is one consumer at a time by design (the actor that owns the edge); two receivers
     would split the values between them.
+
+    A producer whose values are costly to build and mostly superseded before anyone reads
+    them (the book's views: one per frame, read a few times a second by a busy strategy, by
+    nobody during a burst) may queue a *builder* instead (:meth:`put_lazy`): the value is
+    built when the consumer takes it, from the producer's state at that moment, so it is
+    never older than an eagerly built one would have been.
     """
 
     def __init__(self, name: str, *, key: Callable[[T], K], max_keys: int) -> None:
@@ -244,7 +250,7 @@ class ConflatingMailbox(Generic[K, T]):
         self.name = name
         self.max_keys = max_keys
         self._key = key
-        self._pending: dict[K, T] = {}
+        self._pending: dict[K, T | _Deferred[T]] = {}
         self._lot = trio.lowlevel.ParkingLot()
         self._closed = False
         self._counters = _Counters()
@@ -268,9 +274,20 @@ class ConflatingMailbox(Generic[K, T]):
         Raises:
             trio.ClosedResourceError: after :meth:`close`.
         """
+        self._queue(self._key(value), value)
+
+    def put_lazy(self, key: K, build: Callable[[], T]) -> None:
+        """Queue ``build`` under ``key``; the consumer gets ``build()``, called when it takes
+        the value (see the class docstring). Replaces a pending value as :meth:`put` does.
+
+        Raises:
+            trio.ClosedResourceError: after :meth:`close`.
+        """
+        self._queue(key, _Deferred(build))
+
+    def _queue(self, key: K, value: T | _Deferred[T]) -> None:
         if self._closed:
             raise trio.ClosedResourceError(f"mailbox {self.name!r} is closed")
-        key = self._key(value)
         if key in self._pending:
             self._counters.dropped += 1
         elif len(self._pending) >= self.max_keys:
@@ -285,7 +302,8 @@ class ConflatingMailbox(Generic[K, T]):
         once closed and drained."""
         if self._pending:
             key = next(iter(self._pending))
-            return self._pending.pop(key)
+            value = self._pending.pop(key)
+            return value.build() if type(value) is _Deferred else value
         if self._closed:
             raise trio.EndOfChannel
         raise trio.WouldBlock
@@ -318,6 +336,16 @@ class ConflatingMailbox(Generic[K, T]):
         """End the mailbox: the consumer drains what is pending, then sees ``EndOfChannel``."""
         self._closed = True
         self._lot.unpark_all()
+
+
+@final
+class _Deferred(Generic[T]):
+    """A value of a :class:`ConflatingMailbox` built when taken (:meth:`~ConflatingMailbox.put_lazy`)."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Callable[[], T]) -> None:
+        self.build = build
 
 
 @final

@@ -9,7 +9,9 @@ Sends:
     * ``view_outboxes`` (strategies, risk, the executor; :class:`ConflatingMailbox` per
       consumer, keyed by product): one :class:`BookUpdated` per product touched by an
       ``l2_data`` frame, and whenever a book's trust changes. Conflated, so it never waits: a
-      slow consumer gets the latest view, not a backlog.
+      slow consumer gets the latest view, not a backlog. Queued lazily
+      (:meth:`ConflatingMailbox.put_lazy`): a view is built when a consumer takes it (once
+      for all consumers of that publication), so a burst costs no views nobody reads.
     * ``market_outboxes`` (strategies; DROP_OLDEST, advisory, a few hundred slots): every
       :class:`TradesReceived`, then the :class:`BarClosed` of the bars it completed; bars the
       timer closes. (A BLOCK mailbox here is awaited instead.)
@@ -84,7 +86,7 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import partial
-from typing import Final, TypeAlias, cast
+from typing import Final, TypeAlias, cast, final
 
 import attrs
 import trio
@@ -238,7 +240,7 @@ class BookActor:
         books = _Books(
             actor=self,
             incarnation=ctx.incarnation,
-            views=tuple(box.sender() for box in self.view_outboxes),
+            views=tuple(self.view_outboxes),
             market=tuple(
                 (ctx.sender(box), box.overflow is Overflow.DROP_OLDEST)
                 for box in self.market_outboxes
@@ -271,7 +273,7 @@ class _Books:
 
     actor: BookActor
     incarnation: int
-    views: tuple[Outbox[BookUpdated], ...]
+    views: tuple[ConflatingMailbox[str, BookUpdated], ...]
     market: tuple[tuple[Outbox[TradesReceived | BarClosed], bool], ...]
     trades: tuple[Outbox[TradesReceived], ...]
     trust: tuple[Outbox[BookTrustChanged], bool] | None = None
@@ -393,9 +395,12 @@ class _Books:
                 await _deliver(outbox, drops, message)
 
     def _publish_view(self, book: L2Book, now: float) -> None:
-        update = BookUpdated(view=book.view(self.actor.depth, now=now))
-        for outbox in self.views:
-            outbox.send_nowait(update)  # conflating: never waits
+        # Lazily: the view (a dozen Decimals and a frozen value) is built when a consumer
+        # takes it, once for all of them, from the book as it is then; during a burst most
+        # views are superseded before anyone reads them and are never built at all.
+        build = _ViewBuilder(book, self.actor.depth)
+        for mailbox in self.views:
+            mailbox.put_lazy(book.product_id, build)  # conflating: never waits
         self.views_published += 1
         self._note_trust(book, now)
         self._publish_book_status(book, now)
@@ -490,6 +495,26 @@ class _Books:
             apply_errors=self.apply_errors,
             last_apply_error=self.last_apply_error,
         )
+
+
+@final
+class _ViewBuilder:
+    """Builds one :class:`BookUpdated` of ``book`` on first call, and returns it again to
+    every later caller (the consumers of one publication share one view)."""
+
+    __slots__ = ("_book", "_built", "_depth")
+
+    def __init__(self, book: L2Book, depth: int) -> None:
+        self._book = book
+        self._depth = depth
+        self._built: BookUpdated | None = None
+
+    def __call__(self) -> BookUpdated:
+        if self._built is None:
+            book = self._book
+            now = _reading_time(book.last_update_time)
+            self._built = BookUpdated(view=book.view(self._depth, now=now))
+        return self._built
 
 
 def _reading_time(fallback: float | None) -> float:

@@ -84,3 +84,28 @@ def test_max_keys_must_be_a_positive_int(max_keys: object) -> None:
 
 def test_repr_names_the_mailbox() -> None:
     assert "views" in repr(_box())
+
+
+def test_a_lazy_value_is_built_when_taken_and_never_if_superseded() -> None:
+    box = _box()
+    built: list[int] = []
+
+    def builder(n: int) -> object:
+        def build() -> tuple[str, int]:
+            built.append(n)
+            return ("BTC", n)
+
+        return build
+
+    box.put_lazy("BTC", builder(1))  # type: ignore[arg-type]
+    box.put_lazy("BTC", builder(2))  # type: ignore[arg-type]
+    box.put(("ETH", 7))
+    assert built == []  # nothing is built until a consumer takes it
+    receiver = box.receiver()
+    assert receiver.receive_nowait() == ("BTC", 2)
+    assert built == [2]  # the superseded one never was
+    assert receiver.receive_nowait() == ("ETH", 7)
+    assert box.statistics().dropped == 1
+    box.close()
+    with pytest.raises(trio.ClosedResourceError):
+        box.put_lazy("BTC", builder(3))  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ from cjt_actors.market_messages import (
     TradesReceived,
 )
 from cjt_actors.messages import Event
-from cjt_actors.orderbook import BookView, TrustReason, TrustState
+from cjt_actors.orderbook import BookView, L2Book, TrustReason, TrustState
 from cjt_actors.products import ProductRules
 from cjt_actors.status import StatusBoard
 
@@ -694,3 +694,50 @@ async def test_frames_queued_while_the_book_was_busy_are_all_applied_in_order(
         view = rig.latest(BTC)  # conflated: the latest of four
         assert (view.sequence, view.best_bid_size) == (4, D("4"))
         assert rig.status().l2_frames == 4
+
+
+async def test_views_nobody_takes_are_never_built(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view is built when a consumer takes it, once for every consumer of that frame."""
+    built: list[int] = []
+    original = L2Book.view
+
+    def counting_view(self: L2Book, depth: int = 5, *, now: float) -> BookView:
+        built.append(self.sequence)
+        return original(self, depth, now=now)
+
+    monkeypatch.setattr(L2Book, "view", counting_view)
+    async with running(_actor()) as rig:
+        rig.views(0)
+        rig.views(1)
+        built.clear()
+        await rig.send(l2(BTC_BOOK))
+        for size in ("2", "3", "4"):
+            await rig.send(l2(update(BTC, bids=[("100.00", size)])))
+        assert built == []  # four frames, no reader: nothing built
+        first = rig.latest(BTC, 0)
+        second = rig.latest(BTC, 1)
+        assert first is second  # one view for both consumers of the same frame
+        assert (first.sequence, first.best_bid_size) == (4, D("4"))
+        assert built == [4]
+
+
+def test_a_status_read_after_the_run_is_as_of_the_last_update() -> None:
+    """Statuses are built when read; outside trio (a summary after the run) there is no
+    trio clock, so the book's own last update stands in for "now"."""
+    actor = _actor()
+
+    async def trade_a_little() -> None:
+        async with running(actor) as rig:
+            await trio.sleep(3)
+            await rig.send(l2(BTC_BOOK))
+
+    trio.run(trade_a_little, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert actor.board is not None
+    status = actor.board.get(f"book/{BTC}", BookStatus)
+    assert status is not None
+    assert (status.as_of, status.age, status.best_bid) == (3.0, 0.0, D("100.00"))
+    empty = actor.board.get(f"book/{ETH}", BookStatus)
+    assert empty is not None
+    assert empty.as_of == 0.0

@@ -275,7 +275,7 @@ def test_state_reached_too_late_fails_at_the_deadline_with_what_happened(record:
             check="trading_state",
             message=(
                 "expected trading state HALTED between t=0 and t=11.5; "
-                "state changes: HALTED/OPERATOR@12, ACTIVE/RESUMED@15"
+                "state changes: HALTED/OPERATOR@12, ACTIVE/RESUMED@15, HALTED/SHUTDOWN@25"
             ),
             at=11.5,
         )
@@ -295,7 +295,8 @@ def test_state_reached_for_another_reason_fails_at_the_end(record: RunRecord) ->
 
 def test_state_never(record: RunRecord) -> None:
     assert StateNever(state="REDUCING").check(record) == []
-    assert StateNever(state="HALTED", after=HALT_AT + 0.5).check(record) == []
+    # the stop at t=25 halts (SHUTDOWN) too: the window ends before it
+    assert StateNever(state="HALTED", after=HALT_AT + 0.5, before=24.0).check(record) == []
     assert StateNever(state="HALTED", before=HALT_AT - 0.5).check(record) == []
     expectation = StateNever(state="HALTED")
     assert expectation.describe() == "never HALTED during the run"
