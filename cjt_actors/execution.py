@@ -16,6 +16,11 @@ The write-ahead rule (DESIGN §7), in the order things happen:
 3. every fill is journaled by ``trade_id`` (idempotent, with the order's row) *before* it is
    published, so positions (risk) only ever change after the fill is durable.
 
+The emergency step moves many orders at once, so it journals their moves a transaction (one
+fsync) at a time rather than one per order (:meth:`AsyncJournal.append_moves`): a cancel
+batch's requests, before the batch request leaves; the batch's answers; a burst of venue
+reports. The rows and their order are those of moving one order at a time.
+
 Recovery (each executor incarnation, :meth:`ExecutionCore.recover`): the journal is replayed
 (intents, transitions, fills) into :class:`~cjt_actors.lifecycle.TrackedOrder` records; every
 order not in a terminal state is then looked up at the venue and moved to what the venue says.
@@ -46,7 +51,9 @@ from .lifecycle import (
     CancelAcknowledged,
     CancelFailed,
     CancelRequested,
+    Expired,
     Fill,
+    LifecycleError,
     LookupNotFound,
     OrderEvent,
     OrderState,
@@ -54,6 +61,7 @@ from .lifecycle import (
     Rejected,
     Submitted,
     TrackedOrder,
+    VenueOrderState,
 )
 from .logs import log_event
 from .messages import Message
@@ -94,6 +102,13 @@ __all__ = [
 #: What the executor tells the rest of the tree.
 ExecutorOutput: TypeAlias = OrderUpdated | OrderFilled | OrderDenied | ReconciliationStateChanged
 Publish: TypeAlias = Callable[[ExecutorOutput], Awaitable[None]]
+
+#: An event the emergency step applies to many orders at once, journaled in one commit.
+_StagedEvent: TypeAlias = (
+    CancelRequested | CancelAcknowledged | CancelFailed | VenueOrderState | Expired
+)
+#: A move applied in memory, not yet journaled: the update and the order's new row.
+_Move: TypeAlias = tuple[OrderUpdated, dict[str, Any]]
 
 _CANCELLABLE = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED})
 _AWAITING_ACK = frozenset({OrderState.PENDING, OrderState.SUBMITTED, OrderState.UNKNOWN})
@@ -545,15 +560,34 @@ class ExecutionCore:
         await self.journal.append_many_for_order(
             entries, client_order_id=order.client_order_id, state=_row(order, intent)
         )
-        level = logging.WARNING if update.state is OrderState.UNKNOWN else logging.INFO
-        why = f" ({update.reason})" if update.reason else ""
-        log_event(
-            update,
-            f"order {update.client_order_id} {before.value} -> {update.state.value}{why}",
-            level=level,
-            logger=_log,
-        )
+        _log_move(update)
         await publish(update)
+
+    def _stage(self, order: TrackedOrder, event: _StagedEvent, moves: list[_Move]) -> bool:
+        """:meth:`_apply` without the journal: move ``order`` by the table, in memory; a
+        legal move joins ``moves`` (its update and the order's new row) for
+        :meth:`_record_moves`. True when the table absorbed the event but the order learnt
+        its venue id from it (a late snapshot of an order that had ended; never a cancel
+        event): its row must then be written on its own, as :meth:`_apply` does. Raises
+        what :meth:`TrackedOrder.apply` raises, having changed nothing."""
+        intent = self._intents[order.client_order_id]
+        before, known_id = order.state, order.order_id
+        if not order.apply(event).absorbed:
+            moves.append((_update(order, intent, before), _row(order, intent)))
+            return False
+        return order.order_id != known_id
+
+    async def _record_moves(self, moves: list[_Move]) -> None:
+        """Journal the staged moves of many orders in one transaction (one fsync, where a
+        :meth:`_record_move` per order costs one each), then log them. Nothing is published:
+        the emergency step, the only caller, runs after the tree is gone."""
+        if not moves:
+            return
+        await self.journal.append_moves(
+            [(update, update.at, update.client_order_id, row) for update, row in moves]
+        )
+        for update, _ in moves:
+            _log_move(update)
 
     async def _apply_fill(
         self, order: TrackedOrder, intent: SubmitOrder, fill: Fill, publish: Publish
@@ -757,17 +791,33 @@ class ExecutionCore:
     async def _emergency_cancel_batch(
         self, venue: BatchCancelling, remaining: tuple[VenueOrder, ...]
     ) -> None:
+        """Cancel ``remaining`` in batch requests, with two commits whatever their number.
+
+        Write-ahead as everywhere: every order's move to CANCEL_PENDING is committed before
+        the request leaves, but all of them in one transaction (with 100 orders, a commit
+        each cost 0.1-0.5 s of fsyncs before the venue heard anything). The venue's answers
+        are journaled the same way, in one more. The moves, rows and their order are those
+        of applying the events one order at a time. The in-memory moves are made with no
+        await between them, so a venue report handled meanwhile (:meth:`_drain_reports`)
+        moves its order before or after the whole batch, and is journaled on the same side
+        of it (the journal takes writes in the order they are asked for).
+        """
+        requested: list[_Move] = []
         for venue_order in remaining:
             order = self._orders.get(venue_order.client_order_id)
             if order is not None and order.state in _CANCELLABLE:
-                await self._apply(order, CancelRequested(), _publish_nothing)
+                self._stage(order, CancelRequested(), requested)
+        await self._record_moves(requested)
         outcomes = await venue.cancel_batch(
             [(o.client_order_id, o.state.order_id) for o in remaining]
         )
+        answered: list[_Move] = []
         for venue_order, outcome in zip(remaining, outcomes, strict=True):
             order = self._orders.get(venue_order.client_order_id)
-            if order is not None and not order.terminal:
-                await self._apply_if_legal(order, outcome)
+            # As _apply_if_legal: the table refuses cancel answers before an ACK.
+            if order is not None and not order.terminal and order.state not in _AWAITING_ACK:
+                self._stage(order, outcome, answered)
+        await self._record_moves(answered)
 
     async def _emergency_cancel(
         self, venue_order: VenueOrder, limiter: trio.CapacityLimiter
@@ -790,10 +840,52 @@ class ExecutionCore:
         await self._apply(order, outcome, _publish_nothing)
 
     async def _drain_reports(self, inbox: trio.MemoryReceiveChannel[VenueSignal]) -> None:
-        async for report in inbox:
-            self._emergency_reports += 1
-            if isinstance(report, VenueReport):
+        """Apply the venue's reports while the emergency step runs, a group commit at a
+        time: whatever queued up while the last group was being journaled is the next
+        group, so a poll that finds 100 orders cancelled costs a few commits, not 100."""
+        async for first in inbox:
+            signals = [first]
+            while True:
+                try:
+                    signals.append(inbox.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            self._emergency_reports += len(signals)
+            await self._apply_reports([s for s in signals if isinstance(s, VenueReport)])
+
+    async def _apply_reports(self, reports: list[VenueReport]) -> None:
+        """:meth:`on_report` for each report, publishing nothing, with the moves that status
+        snapshots and expiries make journaled in one transaction. A fill, a report of an
+        order owed a cancel, or a snapshot that taught an ended order its venue id first
+        writes what is staged, then takes its usual path: the journal keeps the order in
+        which the reports came. A report the table refuses is raised, as by
+        :meth:`on_report`, once the moves staged before it are journaled."""
+        staged: list[_Move] = []
+        refused: LifecycleError | None = None
+        for report in reports:
+            order = self._orders.get(report.client_order_id)
+            if order is None:
+                self._counts["foreign_reports"] += 1
+                continue
+            event = report.event
+            if isinstance(event, Fill) or order.client_order_id in self._cancel_when_acknowledged:
+                await self._record_moves(staged)
+                staged = []
                 await self.on_report(report, _publish_nothing)
+                continue
+            try:
+                rewrite_row = self._stage(order, event, staged)
+            except LifecycleError as error:
+                refused = error
+                break
+            if rewrite_row:
+                await self._record_moves(staged)
+                staged = []
+                intent = self._intents[order.client_order_id]
+                await self.journal.upsert_order(order.client_order_id, _row(order, intent))
+        await self._record_moves(staged)
+        if refused is not None:
+            raise refused
 
 
 @attrs.define(kw_only=True)
@@ -882,6 +974,17 @@ def _update(order: TrackedOrder, intent: SubmitOrder, before: OrderState) -> Ord
         reason=order.last_reason,
         at=trio.current_time(),
         venue_filled_size=order.venue_cumulative_quantity,
+    )
+
+
+def _log_move(update: OrderUpdated) -> None:
+    level = logging.WARNING if update.state is OrderState.UNKNOWN else logging.INFO
+    why = f" ({update.reason})" if update.reason else ""
+    log_event(
+        update,
+        f"order {update.client_order_id} {update.previous.value} -> {update.state.value}{why}",
+        level=level,
+        logger=_log,
     )
 
 

@@ -11,8 +11,8 @@ readers run while the single writer appends, and a commit is one sequential appe
 under which a committed intent survives a power cut or an OS crash, not just a process
 crash (``NORMAL`` in WAL mode survives ``kill -9`` but may lose the last commits on power
 loss). The cost is one fsync per commit, a few hundred to a few thousand commits a second
-depending on the disk; :meth:`Journal.append_many` and
-:meth:`Journal.append_many_for_order` amortize it over a batch.
+depending on the disk; :meth:`Journal.append_many`, :meth:`Journal.append_many_for_order` and
+:meth:`Journal.append_moves` amortize it over a batch.
 
 Why a thread (:class:`AsyncJournal`): ``sqlite3`` blocks, an fsync for milliseconds; the
 trio event loop must not. Every call runs through :func:`trio.to_thread.run_sync` under a
@@ -71,6 +71,7 @@ __all__ = [
     "Journal",
     "JournalError",
     "NotAJournal",
+    "OrderMove",
     "UndecodableEntry",
     "UnsupportedSchema",
 ]
@@ -112,6 +113,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 #: One journal row as read back: ``(seq, at, message)``.
 Entry = tuple[int, float, Message]
+
+#: One order's move for :meth:`Journal.append_moves`: ``(message, at, client_order_id, state)``,
+#: the event and the order's row after it.
+OrderMove = tuple[Message, float, str, dict[str, Any]]
 
 T = TypeVar("T")
 
@@ -386,6 +391,33 @@ class Journal:
 
         return self._transaction(body)
 
+    def append_moves(self, moves: Iterable[OrderMove]) -> list[int]:
+        """Commit ``(message, at, client_order_id, state)`` moves of any orders, in order, in
+        one transaction (one fsync); returns their seqs.
+
+        The rows are exactly those of :meth:`append_for_order` called once per move, in the
+        same order (an order named twice keeps the state of its last move): the same content,
+        so the same journal hash, one commit instead of one per move. The emergency step
+        journals the cancel requests of a whole batch this way before the batch request
+        leaves. All or nothing: if a move is refused (an event or a state JSON cannot hold)
+        or the write fails, nothing is written. No moves, no transaction.
+        """
+        rows = [
+            (self._row(message, at), coid, _canonical(state, f"order {coid!r}"))
+            for message, at, coid, state in moves
+        ]
+        if not rows:
+            return []
+
+        def body() -> list[int]:
+            seqs: list[int] = []
+            for row, coid, text in rows:
+                seqs.append(self._insert(row))
+                self._upsert(coid, text)
+            return seqs
+
+        return self._transaction(body)
+
     # -- reading ----------------------------------------------------------------------------
 
     def read(
@@ -553,6 +585,11 @@ class AsyncJournal:
                 batch, client_order_id=client_order_id, state=state
             )
         )
+
+    async def append_moves(self, moves: Iterable[OrderMove]) -> list[int]:
+        """:meth:`Journal.append_moves`; returns after the commit."""
+        batch = list(moves)
+        return await self._run(lambda: self._journal.append_moves(batch))
 
     async def upsert_order(self, client_order_id: str, state: dict[str, Any]) -> None:
         """:meth:`Journal.upsert_order`; returns after the commit."""

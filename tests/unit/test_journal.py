@@ -22,6 +22,7 @@ from cjt_actors.journal import (
     Journal,
     JournalError,
     NotAJournal,
+    OrderMove,
     UndecodableEntry,
     UnsupportedSchema,
 )
@@ -413,6 +414,69 @@ def test_append_many_for_order_is_all_or_nothing(journal: Journal, failure: str)
     assert journal.append(started(3), at=3.0) == 2
 
 
+def test_append_moves_writes_each_move_in_order_with_its_order_row(journal: Journal) -> None:
+    """The moves of many orders in one call: the rows of append_for_order once per move, in
+    the same order (an order named twice keeps its last state)."""
+    journal.append(started(0), at=0.0)
+    seqs = journal.append_moves(
+        [
+            (started(1), 1.0, "a", {"state": "CANCEL_PENDING"}),
+            (started(2), 2.0, "b", {"state": "CANCEL_PENDING"}),
+            (started(3), 3.0, "a", {"state": "CANCELLED"}),
+        ]
+    )
+    assert seqs == [2, 3, 4]
+    assert [(s, at, m) for s, at, m in journal.read(after_seq=1)] == [
+        (2, 1.0, started(1)),
+        (3, 2.0, started(2)),
+        (4, 3.0, started(3)),
+    ]
+    assert journal.orders() == {"a": {"state": "CANCELLED"}, "b": {"state": "CANCEL_PENDING"}}
+
+
+def test_append_moves_is_one_transaction_and_nothing_is_none(journal: Journal) -> None:
+    """One BEGIN and one COMMIT (one fsync) for every move of the batch; an empty batch
+    opens no transaction at all."""
+    statements: list[str] = []
+    journal._db.set_trace_callback(statements.append)
+    journal.append_moves([(started(n), float(n), f"c-{n}", {"n": n}) for n in range(100)])
+    assert journal.append_moves([]) == []
+    assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+        "BEGIN IMMEDIATE",
+        "COMMIT",
+    ]
+    assert journal.last_seq() == 100
+    assert len(journal.orders()) == 100
+
+
+@pytest.mark.parametrize("failure", ["a refused event", "a refused state", "a row's write fails"])
+def test_append_moves_is_all_or_nothing(journal: Journal, failure: str) -> None:
+    """Whatever fails, no move of the batch is left, neither event nor row (never a cancel
+    request journaled for half the orders), and seqs stay contiguous."""
+    journal.append_for_order(started(0), at=0.0, client_order_id="a", state={"state": "OPEN"})
+    moves: list[OrderMove] = [
+        (started(1), 1.0, "a", {"state": "CANCEL_PENDING"}),
+        (started(2), 2.0, "b", {"state": "CANCEL_PENDING"}),
+    ]
+    expected: type[Exception] = JournalError
+    if failure == "a refused event":
+        moves[1] = (started(2), float("nan"), "b", {"state": "CANCEL_PENDING"})
+    elif failure == "a refused state":
+        moves[1] = (started(2), 2.0, "b", {"state": float("inf")})
+    else:
+        journal._db.execute(
+            "CREATE TRIGGER fail BEFORE INSERT ON orders WHEN NEW.client_order_id = 'b' "
+            "BEGIN SELECT RAISE(ABORT, 'x'); END"
+        )
+        expected = sqlite3.IntegrityError
+    with pytest.raises(expected):
+        journal.append_moves(moves)
+    journal._db.execute("DROP TRIGGER IF EXISTS fail")
+    assert journal.last_seq() == 1
+    assert journal.orders() == {"a": {"state": "OPEN"}}
+    assert journal.append(started(3), at=3.0) == 2
+
+
 @pytest.mark.parametrize(
     ("state", "match"),
     [({"x": float("nan")}, r"order 'c'\.x: nan"), ({"x": object()}, "cannot be stored as JSON")],
@@ -602,6 +666,9 @@ async def test_async_journal_exposes_every_method(tmp_path: Path) -> None:
         seqs = await journal.append_many_for_order(batch, client_order_id="d", state=submitted)
         assert seqs == [5, 6]
         assert (await journal.orders())["d"] == submitted
+        moves = iter([(started(7), 7.0, "d", {"state": "OPEN"}), (started(8), 8.0, "e", {})])
+        assert await journal.append_moves(moves) == [7, 8]
+        assert (await journal.orders())["d"] == {"state": "OPEN"}
         assert [
             s for s, _, _ in await journal.read(after_seq=1, kinds=["ChildStarted"], limit=1)
         ] == [2]

@@ -8,6 +8,7 @@ loopback TCP (plain and TLS) to prove the default transport works.
 from __future__ import annotations
 
 import errno
+import functools
 import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -929,6 +930,29 @@ async def test_cancelling_the_client_closes_the_connection_with_1001(
     assert not client.connected
 
 
+async def test_a_cancelled_client_stops_at_once_and_still_sends_its_close_frame(
+    autojump_clock: object, nursery: trio.Nursery
+) -> None:
+    """Cancelled, the connection's reader goes with the client, so the exchange's answer to
+    the close frame can never be read: stopping must not wait for it. It did, for the whole
+    grace (0.1 s per WebSocket, 0.2 s of every tree stop with the market feed and the user
+    channel); now no virtual time passes between the cancel and the return, and the
+    exchange still receives the 1001 close frame."""
+    exchange = FakeExchange(nursery)
+    client = client_for(exchange)
+    async with trio.open_nursery() as tasks:
+        await tasks.start(client.run, Recorder())
+        await trio.sleep(1.5)  # connected, subscribed, reading heartbeats
+        cancelled_at = trio.current_time()
+        tasks.cancel_scope.cancel()
+    assert trio.current_time() == cancelled_at
+    assert not client.connected
+    (connection,) = exchange.connections
+    await trio.testing.wait_all_tasks_blocked()
+    assert connection.ws.closed is not None
+    assert (connection.ws.closed.code, connection.ws.closed.reason) == (1001, "client stopping")
+
+
 @pytest.mark.parametrize("refuse", [0, 100])
 async def test_the_client_can_be_run_again_after_cancellation(
     autojump_clock: object, refuse: int, nursery: trio.Nursery
@@ -1261,8 +1285,12 @@ async def test_a_consumer_error_inside_a_group_is_not_mistaken_for_the_transport
 # -- real sockets ---------------------------------------------------------------------------------------
 
 
-async def loopback_handler(request: trio_websocket.WebSocketRequest) -> None:
-    """A minimal exchange: confirm the subscription, send a level2 snapshot and heartbeats."""
+async def loopback_handler(
+    request: trio_websocket.WebSocketRequest,
+    on_close: Callable[[CloseReason | None], None] | None = None,
+) -> None:
+    """A minimal exchange: confirm the subscription, send a level2 snapshot and heartbeats;
+    then tell ``on_close`` how the client closed."""
     ws = await request.accept()
     subscribes = [orjson.loads(await ws.get_message()) for _ in range(2)]
     frames = [
@@ -1284,6 +1312,8 @@ async def loopback_handler(request: trio_websocket.WebSocketRequest) -> None:
         await ws.send_message(orjson.dumps(document).decode())
     with suppress(ConnectionClosed):
         await ws.get_message()
+    if on_close is not None:
+        on_close(ws.closed)
 
 
 async def collect_until_heartbeat(client: WebSocketClient) -> Recorder:
@@ -1311,17 +1341,29 @@ def check_loopback_run(recorder: Recorder) -> None:
 
 
 async def test_the_default_transport_works_over_loopback_tcp() -> None:
-    """Everything else uses in-memory streams; this proves the real TCP path end to end."""
+    """Everything else uses in-memory streams; this proves the real TCP path end to end,
+    down to the close frame a cancelled client sends before dropping the connection."""
+    closes: list[CloseReason | None] = []
+    closed = trio.Event()
+
+    def on_close(reason: CloseReason | None) -> None:
+        closes.append(reason)
+        closed.set()
+
+    handler = functools.partial(loopback_handler, on_close=on_close)
     async with trio.open_nursery() as nursery:
-        server = await nursery.start(
-            trio_websocket.serve_websocket, loopback_handler, "127.0.0.1", 0, None
-        )
+        server = await nursery.start(trio_websocket.serve_websocket, handler, "127.0.0.1", 0, None)
         client = WebSocketClient(
             url=f"ws://127.0.0.1:{server.port}", channels={"level2": BTC}, stale_after=30
         )
         recorder = await collect_until_heartbeat(client)
+        with trio.fail_after(10):
+            await closed.wait()
         nursery.cancel_scope.cancel()
     check_loopback_run(recorder)
+    [reason] = closes
+    assert reason is not None
+    assert (reason.code, reason.reason) == (1001, "client stopping")
 
 
 async def test_the_default_transport_speaks_tls() -> None:
