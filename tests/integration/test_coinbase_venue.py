@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 import trio
 
@@ -62,7 +63,8 @@ from cjt_actors.order_messages import (
 )
 from cjt_actors.policy import Backoff
 from cjt_actors.sim.faults import RestFaultKind
-from cjt_actors.sim.inmemory import InMemoryExchange
+from cjt_actors.sim.inmemory import IN_MEMORY_HOST, InMemoryExchange
+from cjt_actors.sim.requestlog import RequestLog
 from cjt_actors.sim.rest import PREFIX
 from cjt_actors.sim.server import serve_simulator
 from cjt_actors.sim.simulator import DEFAULT_USER, Simulator, SimulatorConfig
@@ -129,6 +131,7 @@ class Stack:
     rest: RestClient
     venue: CoinbaseVenue
     nursery: trio.Nursery
+    log: RequestLog  #: every REST request the simulator received
     reports: Reports = attrs.Factory(Reports)
 
     async def start(self, reports: Outbox[VenueReport] | None = None) -> None:
@@ -173,11 +176,12 @@ def rest_client(
     *,
     retry: RetryPolicy = FAST_RETRY,
     attempt_timeout: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> RestClient:
     return RestClient(
         exchange.rest_url,
         credentials=credentials,
-        transport=exchange.http_transport(),
+        transport=transport or exchange.http_transport(),
         now=sim.epoch,
         retry=retry,
         attempt_timeout=attempt_timeout,
@@ -201,9 +205,18 @@ async def stack(
     sim = Simulator(SimulatorConfig(seed=seed, start_epoch=EPOCH))
     credentials, key = sim.generate_key()
     exchange = InMemoryExchange(sim)
+    log = RequestLog(sim.asgi)
+    logged = httpx.ASGITransport(app=log, client=(IN_MEMORY_HOST, 50000))
     async with trio.open_nursery() as background:
         await background.start(sim.run_background)
-        rest = rest_client(exchange, credentials, sim, retry=retry, attempt_timeout=attempt_timeout)
+        rest = rest_client(
+            exchange,
+            credentials,
+            sim,
+            retry=retry,
+            attempt_timeout=attempt_timeout,
+            transport=logged,
+        )
         async with rest, trio.open_nursery() as nursery:
             channel = None
             if user_channel:
@@ -225,6 +238,7 @@ async def stack(
                 rest=rest,
                 venue=venue,
                 nursery=nursery,
+                log=log,
             )
             nursery.cancel_scope.cancel()  # the venue stops before its REST client closes
         background.cancel_scope.cancel()
@@ -835,6 +849,36 @@ async def test_the_emergency_cancels_130_orders_in_batches_of_at_most_100(
         assert core.working_orders() == []
         states = {o.state for o in (core.order(f"many-{n}") for n in range(130)) if o}
         assert states == {OrderState.CANCELLED}
+
+
+async def test_a_poll_reads_a_hundred_cancelled_orders_back_in_four_listings_not_100_gets(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The emergency's case when no CANCELLED update comes (no user channel, or not
+    subscribed yet): the orders that left the open listing are read back 25 per filtered
+    listing. One ``GET`` each, at 30 requests/s, made the emergency last over three seconds."""
+    async with stack(user_channel=False) as s:
+        far = (s.price("bid") * D("0.5")).quantize(D("0.01"))
+        pairs = []
+        for n in range(100):
+            outcome = await s.venue.submit(order(f"hundred-{n}", price=far, post_only=True))
+            assert isinstance(outcome, Accepted)
+            pairs.append((f"hundred-{n}", outcome.order_id))
+        assert set(await s.venue.cancel_batch(pairs)) == {CancelAcknowledged()}
+        assert s.open_sim_orders() == []
+        first = len(s.log.requests)
+        await s.venue.settle(s.reports)
+        listing, fills = ORDERS + "/historical/batch", ORDERS + "/historical/fills"
+        assert [r.path for r in s.log.requests[first:]] == [listing] * (1 + 4) + [fills]
+        for coid, order_id in pairs:
+            assert s.reports.statuses(coid) == ["CANCELLED"]
+            simulated = s.sim.engine.get_order(DEFAULT_USER, order_id)
+            assert simulated is not None
+            assert simulated.status.value == "CANCELLED"
+        # Ended, so no longer watched: the next poll lists no orders at all.
+        first = len(s.log.requests)
+        await s.venue.settle(s.reports)
+        assert [r.path for r in s.log.requests[first:]] == [fills]
 
 
 async def test_a_batch_cancel_answers_every_pair_even_when_a_request_fails(

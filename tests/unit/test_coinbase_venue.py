@@ -39,7 +39,7 @@ from cjt_actors.lifecycle import (
     VenueOrderState,
 )
 from cjt_actors.order_messages import OrderType, SubmitOrder, TimeInForce
-from cjt_actors.venue import VenueReport
+from cjt_actors.venue import VenueReport, VenueSignal
 
 D = Decimal
 API = "/api/v3/brokerage"
@@ -209,7 +209,12 @@ def wire_fill(trade_id: str, order_id: str, **fields: Any) -> dict[str, Any]:
 
 
 class FakeExchange:
-    """Orders and fills as plain documents, served at the REST paths the venue uses."""
+    """Orders and fills as plain documents, served at the REST paths the venue uses.
+
+    The order listing honours ``order_status``, ``order_ids`` and ``limit`` as Coinbase does,
+    except that it leaves out the orders in ``unlisted`` when filtered by ``order_ids``, and
+    answers 500 to the filtered listings whose index (0 for the first) is in ``failing``.
+    """
 
     def __init__(self) -> None:
         self.orders: dict[str, dict[str, Any]] = {}
@@ -217,6 +222,9 @@ class FakeExchange:
         self.cancel_results: list[dict[str, Any]] = []
         self.create_answer: dict[str, Any] = {}
         self.paths: list[str] = []
+        self.listed_ids: list[list[str]] = []  #: the order_ids of each filtered listing
+        self.unlisted: set[str] = set()
+        self.failing: set[int] = set()
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self._handle)
@@ -230,9 +238,7 @@ class FakeExchange:
             fills = [f for f in self.fills if not wanted or f["order_id"] in wanted]
             return httpx.Response(200, json={"fills": list(reversed(fills)), "cursor": ""})
         if path == "/orders/historical/batch":
-            statuses = set(query.get_list("order_status"))
-            orders = [o for o in self.orders.values() if not statuses or o["status"] in statuses]
-            return httpx.Response(200, json={"orders": orders, "has_next": False, "cursor": ""})
+            return self._list_orders(query)
         if path.startswith("/orders/historical/"):
             found = self.orders.get(path.rsplit("/", 1)[1])
             if found is None:
@@ -244,16 +250,34 @@ class FakeExchange:
             return httpx.Response(200, json=self.create_answer)
         raise AssertionError(f"unexpected {request.method} {path}: {json.dumps(dict(query))}")
 
+    def _list_orders(self, query: httpx.QueryParams) -> httpx.Response:
+        statuses = set(query.get_list("order_status"))
+        ids = query.get_list("order_ids")
+        orders = [o for o in self.orders.values() if not statuses or o["status"] in statuses]
+        if ids:
+            self.listed_ids.append(ids)
+            if len(self.listed_ids) - 1 in self.failing:
+                return httpx.Response(500, json={"error": "INTERNAL", "message": "try again"})
+            orders = [
+                o for o in orders if o["order_id"] in ids and o["order_id"] not in self.unlisted
+            ]
+        limit = int(query.get("limit", "100"))
+        page = {"orders": orders[:limit], "has_next": len(orders) > limit, "cursor": ""}
+        return httpx.Response(200, json=page)
+
 
 class Reports:
+    """The executor's side of the venue: the reports it is sent (sync signals left out)."""
+
     def __init__(self) -> None:
         self.items: list[VenueReport] = []
 
-    async def send(self, value: VenueReport, /) -> None:
+    async def send(self, value: VenueSignal, /) -> None:
         await trio.lowlevel.checkpoint()
-        self.items.append(value)
+        if isinstance(value, VenueReport):
+            self.items.append(value)
 
-    def send_nowait(self, value: VenueReport, /) -> None:
+    def send_nowait(self, value: VenueSignal, /) -> None:
         raise trio.WouldBlock
 
     def close(self) -> None:
@@ -423,6 +447,109 @@ async def test_a_scan_remembers_the_orders_it_passed_for_the_next_lookup() -> No
         assert again is not None
         assert again.state.order_id == "o-a"
         assert fake.paths[1:] == ["GET /orders/historical/o-a"]
+
+
+# -- orders that left the open listing -----------------------------------------------------------
+
+
+async def cancelled(fake: FakeExchange, venue: CoinbaseVenue, count: int) -> list[str]:
+    """``count`` resting orders the venue cancelled in one batch (so it watches them), all
+    CANCELLED at the exchange since: the emergency's state when the user channel is late."""
+    order_ids = [f"o-{n:03}" for n in range(count)]
+    for order_id in order_ids:
+        fake.orders[order_id] = wire_order(order_id, "OPEN")
+    fake.cancel_results = [{"success": True, "order_id": order_id} for order_id in order_ids]
+    outcomes = await venue.cancel_batch([(f"c-{order_id}", order_id) for order_id in order_ids])
+    assert set(outcomes) == {CancelAcknowledged()}
+    for order_id in order_ids:
+        fake.orders[order_id]["status"] = "CANCELLED"
+    fake.paths.clear()
+    return order_ids
+
+
+def order_reports(reports: Reports) -> list[tuple[str, str]]:
+    return [
+        (r.client_order_id, r.event.status)
+        for r in reports.items
+        if isinstance(r.event, VenueOrderState)
+    ]
+
+
+async def test_orders_that_left_the_open_listing_are_read_back_25_per_listing_not_one_by_one(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """At 30 requests/s, a hundred ``get_order`` took over three seconds of an emergency."""
+    fake = FakeExchange()
+    reports = Reports()
+    async with rest(fake.transport()) as client:
+        venue = CoinbaseVenue(client, user_channel=None)
+        order_ids = await cancelled(fake, venue, 100)
+        fake.orders["o-042"]["status"] = "OPEN"  # its cancel is still on its way
+        await venue.settle(reports)
+        assert fake.paths == [
+            "GET /orders/historical/batch",  # the open orders
+            *["GET /orders/historical/batch"] * 4,  # the 99 others, by id
+            "GET /orders/historical/fills",
+        ]
+        missing = [i for i in order_ids if i != "o-042"]
+        assert fake.listed_ids == [missing[start : start + 25] for start in range(0, 99, 25)]
+        # In the order the venue came to watch them, each once, as the exchange has it.
+        assert order_reports(reports) == [
+            (f"c-{i}", "OPEN" if i == "o-042" else "CANCELLED") for i in order_ids
+        ]
+        # The ended ones are no longer watched: the next poll asks for the open one only.
+        fake.paths.clear()
+        await venue.settle(Reports())
+        assert fake.paths == ["GET /orders/historical/batch", "GET /orders/historical/fills"]
+
+
+async def test_an_order_the_filtered_listing_leaves_out_is_read_by_itself(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The listing's word is not enough to call an order gone: ``get_order`` decides, and
+    only three 404s in a row end its polling, as before."""
+    fake = FakeExchange()
+    reports = Reports()
+    async with rest(fake.transport()) as client:
+        venue = CoinbaseVenue(client, user_channel=None)
+        await cancelled(fake, venue, 3)
+        fake.unlisted = {"o-000", "o-002"}
+        del fake.orders["o-002"]  # and unknown to the exchange
+        await venue.settle(reports)
+        assert fake.paths == [
+            "GET /orders/historical/batch",
+            "GET /orders/historical/batch",
+            "GET /orders/historical/o-000",
+            "GET /orders/historical/o-002",
+            "GET /orders/historical/fills",
+        ]
+        assert order_reports(reports) == [("c-o-000", "CANCELLED"), ("c-o-001", "CANCELLED")]
+        for _ in range(2):
+            await venue.settle(reports)
+        assert "order o-002 was not found 3 polls in a row" in caplog.text
+        fake.paths.clear()
+        await venue.settle(reports)
+        assert fake.paths == ["GET /orders/historical/fills"]  # nothing is watched any more
+    assert len(order_reports(reports)) == 2
+
+
+async def test_a_filtered_listing_that_fails_is_a_poll_error_retried_without_loss(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fake = FakeExchange()
+    reports = Reports()
+    async with rest(fake.transport()) as client, trio.open_nursery() as nursery:
+        venue = CoinbaseVenue(client, user_channel=None, poll_interval=1.0, fast_poll_interval=1.0)
+        order_ids = await cancelled(fake, venue, 30)
+        fake.failing = {1}  # the first poll's second batch
+        await nursery.start(venue.run, reports)
+        await trio.sleep(10)
+        nursery.cancel_scope.cancel()
+    assert venue.statistics().poll_errors == 1
+    # The first batch was reported before the failure, the rest by the next poll, each once.
+    assert fake.listed_ids == [order_ids[:25], order_ids[25:], order_ids[25:]]
+    assert not any(path.startswith("GET /orders/historical/o-") for path in fake.paths)
+    assert order_reports(reports) == [(f"c-{i}", "CANCELLED") for i in order_ids]
 
 
 def test_the_venues_memory_is_bounded() -> None:
