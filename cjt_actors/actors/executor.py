@@ -18,6 +18,10 @@ Sends:
     * :class:`ReconciliationStateChanged` to risk: reconciling during recovery at every
       start, and whenever the venue says its reports may have missed something.
     * Everything it decides is journaled first (:mod:`cjt_actors.execution`).
+    * ``board`` (optional): the core's :class:`~cjt_actors.execution.ExecutionStatistics`
+      under ``name``, from the first recovery on. Built when read (the statistics count the
+      working orders, a pass over every order): each command, report and sweep only touches
+      the key, so the order path builds no status (see :mod:`cjt_actors.status`).
 
 Concurrency: each command runs in its own task, at most ``max_in_flight`` at once (a venue
 round trip must not hold up the next order; the limiter keeps the mailbox's backpressure).
@@ -109,7 +113,8 @@ class ExecutorActor:
                 await owner.send(event)
 
         self.recovery = await self.core.recover(publish)
-        self._publish_status()
+        if self.board is not None:
+            self.board.publish_source(self.name, self.core.statistics)
         commands = ctx.receiver(self.commands)
         try:
             await self._serve(ctx, commands, publish, task_status)
@@ -171,7 +176,7 @@ class ExecutorActor:
                     await self.core.cancel_all(command, publish)
         finally:
             limiter.release_on_behalf_of(borrower)
-        self._publish_status()
+        self._touch()
 
     async def _sweep(self, publish: Publish) -> None:
         """Every ``lookup_interval``, ask the venue about the orders still in doubt (a lookup
@@ -180,12 +185,12 @@ class ExecutorActor:
         while True:
             await trio.sleep(self.lookup_interval)
             await self.core.resolve_pending(publish)
-            self._publish_status()
+            self._touch()
 
     async def apply_report(self, report: VenueReport, publish: Publish) -> None:
-        """Apply one venue report (journaled before this returns) and refresh the status."""
+        """Apply one venue report (journaled before this returns) and mark the status changed."""
         await self.core.on_report(report, publish)
-        self._publish_status()
+        self._touch()
 
     async def _forward_views(
         self, observer: MarketObserver, views: ConflatingMailbox[str, BookUpdated]
@@ -199,9 +204,10 @@ class ExecutorActor:
         async for frame in trades:
             await observer.observe_trades(frame)
 
-    def _publish_status(self) -> None:
+    def _touch(self) -> None:
+        """Mark the status as changed now (it is built when read: :meth:`run`)."""
         if self.board is not None:
-            self.board.publish(self.name, self.core.statistics())
+            self.board.touch(self.name, trio.current_time())
 
 
 @final
@@ -219,7 +225,7 @@ class _ReportSink:
             await self._executor.apply_report(value, self._publish)
         else:
             await self._executor.core.on_sync(value, self._publish)
-            self._executor._publish_status()
+            self._executor._touch()
 
     def send_nowait(self, value: VenueSignal, /) -> None:
         raise trio.WouldBlock  # applying a report awaits the journal: never synchronous

@@ -34,8 +34,9 @@ Sends:
       every ``pnl_interval``. Events are journaled in the order the engine produced them (a
       FIFO lock across the reader tasks), and a batch of state changes is written under a
       shielded deadline, so the journal's last state change is risk's last state.
-    * ``board``: a :class:`RiskStatus` under ``name`` after every intent, order event, feed
-      status and tick.
+    * ``board``: a :class:`RiskStatus` under ``name``, built when read from the engine as it
+      is then (registered once per incarnation; every message and tick only touches the
+      key, so no status is built on the order path: see :mod:`cjt_actors.status`).
     * ``kill_switch(detail)``: once per actor (across restarts), after the kill-switch
       batch is journaled (or its deadline passed). The app wires it to the root's trigger.
 
@@ -62,6 +63,7 @@ import collections
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
+from functools import partial
 from typing import TypeAlias
 
 import attrs
@@ -145,6 +147,11 @@ class RiskStatus:
     ``unjournaled`` counts state-change batches whose journaling missed its deadline.
     ``gross_exposure`` is the worst case risk checks against (working orders included),
     unlike :attr:`PnlRecorded.gross_exposure` (positions only).
+
+    Built when read, from the engine as it is then. ``at`` is when risk last handled a
+    message or a tick (trio's clock): the moment the figures are of, since the engine only
+    changes in those handlers. It stops moving while risk is down or stuck, which is how a
+    reader tells a live risk from the last picture of a dead one.
     """
 
     state: TradingState
@@ -198,6 +205,7 @@ class RiskActor:
     _approved: int = attrs.field(default=0, init=False)
     _cancels: int = attrs.field(default=0, init=False)
     _unjournaled: int = attrs.field(default=0, init=False)
+    _evaluated_at: float = attrs.field(default=0.0, init=False)
     _flattens: int = attrs.field(default=0, init=False)
     _flatten_rounds_left: int = attrs.field(default=0, init=False)
 
@@ -220,6 +228,10 @@ class RiskActor:
         )
         if self._memo is not None:
             engine.adopt(self._memo)
+        if self.board is not None:
+            # Built when read: risk is on the order path, its readers are not. No checkpoint
+            # until the first evaluation below, so no reader sees this engine unevaluated.
+            self.board.publish_source(self.name, partial(self._status, engine))
         gate = _Gate(
             actor=self,
             engine=engine,
@@ -240,12 +252,14 @@ class RiskActor:
             nursery.start_soon(gate.tick)
             task_status.started()
 
-    def _remember(self, engine: RiskEngine, now: float, *, publish: bool = True) -> None:
+    def _remember(self, engine: RiskEngine, now: float) -> None:
         """Keep the engine's memo for the next incarnation (synchronously, so no crash or
-        cancellation can fall between a decision and its memo); post the status."""
+        cancellation can fall between a decision and its memo); mark the status as changed
+        (it is built when read: :meth:`_status`)."""
         self._memo = engine.memo()
-        if publish and self.board is not None:
-            self.board.publish(self.name, self._status(engine, now))
+        self._evaluated_at = now
+        if self.board is not None:
+            self.board.touch(self.name, now)
 
     def _flatten_id(self, product_id: str) -> str:
         self._flattens += 1
@@ -256,7 +270,9 @@ class RiskActor:
             self._kill_switch_called = True
             self.kill_switch(detail)
 
-    def _status(self, engine: RiskEngine, now: float) -> RiskStatus:
+    def _status(self, engine: RiskEngine) -> RiskStatus:
+        """The status of ``engine`` as it is now (the board's source, see :meth:`run`)."""
+        now = self._evaluated_at
         pnl = engine.snapshot(now)
         feed = engine.feed_state
         return RiskStatus(
@@ -344,8 +360,7 @@ class _Gate:
     async def read_views(self, views: ConflatingMailbox[str, BookUpdated]) -> None:
         async for update in views.receiver():
             self.engine.on_view(update.view)
-            # Views are the busiest input: the status is refreshed by the timer instead.
-            await self.after(trio.current_time(), publish=False)
+            await self.after(trio.current_time())
 
     async def read_feed_status(self, inbox: trio.MemoryReceiveChannel[FeedStatusChanged]) -> None:
         async for status in inbox:
@@ -462,11 +477,11 @@ class _Gate:
         if owner is not None:
             await owner.send(denied)
 
-    async def after(self, now: float, *, publish: bool = True, snapshot: bool = False) -> None:
-        """Evaluate, remember, publish (all synchronous), then journal what changed."""
+    async def after(self, now: float, *, snapshot: bool = False) -> None:
+        """Evaluate and remember (synchronously), then journal what changed."""
         engine = self.engine
         events = engine.evaluate(now)
-        self.actor._remember(engine, now, publish=publish)
+        self.actor._remember(engine, now)
         if events:
             await self._journal_changes(events, now)
         elif snapshot:

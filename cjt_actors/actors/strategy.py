@@ -19,7 +19,10 @@ Sends:
       at once, the denial is counted, and the strategy hears of it through ``on_order`` like
       any other denial, after a checkpoint (from a small queue with its own task, so a
       strategy that re-submits on every denial cannot recurse or starve risk).
-    * its status (:class:`StrategyStatus`) on the board, as ``strategy:<name>``.
+    * its status (:class:`StrategyStatus`) on the board, as ``strategy:<name>``: built when
+      read from the incarnation's counters and context as they are then (registered once
+      per incarnation; each callback only touches the key, so the order path builds no
+      status: see :mod:`cjt_actors.status`).
 
 What it expects of the mailboxes (the pipeline makes them): ``intents`` BLOCK, sized for a
 burst of every strategy's quotes at once (a few hundred): full means risk is behind, and
@@ -199,6 +202,7 @@ class StrategyActor:
         views = self.views.receiver()
         market = ctx.receiver(self.market)
         order_events = ctx.receiver(self.order_events)
+        driver.publish_source()
         try:
             driver.dispatch(strategy.on_start, state)
             async with trio.open_nursery() as nursery:
@@ -277,6 +281,7 @@ class _Driver:
         self.state = state
         self.intents = intents
         self.board = board
+        self._status_key = f"strategy:{name}"
         self._sequence = 0
         self._denials: collections.deque[OrderDenied] = collections.deque()
         self._denials_waiting = trio.lowlevel.ParkingLot()
@@ -293,11 +298,12 @@ class _Driver:
         self, callback: Callable[P, Iterable[Intent]], *args: P.args, **kwargs: P.kwargs
     ) -> None:
         """Run one callback (``now`` set first) and send what it asks for, in order."""
-        self.state.set_now(trio.current_time())
+        now = trio.current_time()
+        self.state.set_now(now)
         intents: Iterable[object] = callback(*args, **kwargs)
         for intent in intents:
             self._send(intent)
-        self._publish()
+        self._touch(now)
 
     def order_event(self, event: OrderEvent) -> None:
         """Apply an order event; tell the strategy unless it was stale or a replay."""
@@ -309,7 +315,7 @@ class _Driver:
         if self.state.apply(event):
             self.dispatch(self.strategy.on_order, event, self.state)
         else:
-            self._publish()
+            self._touch(trio.current_time())
 
     async def deliver_local_denials(self) -> None:
         """Tell the strategy of backpressure denials, one per checkpoint."""
@@ -432,7 +438,13 @@ class _Driver:
 
     # -- status -------------------------------------------------------------------------------
 
+    def publish_source(self) -> None:
+        """Register this incarnation's status on the board, built when read (:meth:`status`)."""
+        if self.board is not None:
+            self.board.publish_source(self._status_key, self.status)
+
     def status(self) -> StrategyStatus:
+        """The counters and the context as they are now (the board's source)."""
         counts = self._counts
         return StrategyStatus(
             name=self.name,
@@ -449,6 +461,7 @@ class _Driver:
             positions=tuple(sorted(self.state.positions.items())),
         )
 
-    def _publish(self) -> None:
+    def _touch(self, now: float) -> None:
+        """Mark the status as changed at ``now`` (it is built when read)."""
         if self.board is not None:
-            self.board.publish(f"strategy:{self.name}", self.status())
+            self.board.touch(self._status_key, now)

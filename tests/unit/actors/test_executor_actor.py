@@ -171,6 +171,66 @@ async def test_orders_flow_to_the_venue_and_events_to_risk_and_the_owner(
     assert h.actor.recovery.replayed_orders == 0
 
 
+async def test_the_statistics_are_built_when_read_never_per_order(
+    journal: AsyncJournal, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statistics pass over every order ever made: commands, reports and sweeps only
+    touch the executor's key (progress for the health checks); a read builds them."""
+    builds: list[float] = []
+    published: list[str] = []
+    statistics = ExecutionCore.statistics
+    publish = StatusBoard.publish
+
+    def counting(core: ExecutionCore) -> ExecutionStatistics:
+        builds.append(trio.current_time())
+        return statistics(core)
+
+    def recording(board: StatusBoard, name: str, snapshot: object) -> None:
+        published.append(name)
+        publish(board, name, snapshot)
+
+    monkeypatch.setattr(ExecutionCore, "statistics", counting)
+    monkeypatch.setattr(StatusBoard, "publish", recording)
+    h = Harness(journal)
+    send = h.commands.sender()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.supervisor.run)
+        recovered = h.board.updated_at("executor")
+        h.views.put(_view())
+        await trio.sleep(1)
+        await send.send(_order("a"))
+        await send.send(_order("b"))
+        await trio.sleep(0.1)  # before the first sweep
+        touched = h.board.updated_at("executor")
+        assert recovered is not None
+        assert touched is not None
+        assert recovered + 1 <= touched  # the orders touched it
+        await trio.sleep(1)  # and a sweep
+        trade = Trade(
+            trade_id="t1",
+            product_id="BTC-USD",
+            price=D("99.97"),
+            size=D("2"),
+            maker_side="BUY",
+            time="",
+        )
+        await h.trades.sender().send(
+            TradesReceived(sequence_num=2, received_at=2.0, snapshot=False, trades=(trade,))
+        )
+        await trio.sleep(0.5)
+        assert (builds, published) == ([], [])  # nothing built or posted a status
+        stats = h.board.get("executor", ExecutionStatistics)
+        assert builds == [trio.current_time()]  # one build, at the read
+        assert stats is not None
+        assert (stats.submitted, stats.fills, stats.working) == (2, 2, 0)
+        await send.send(_order("c", price="99.90"))
+        await trio.sleep(0.5)
+        stats = h.board.get("executor", ExecutionStatistics)
+        assert stats is not None
+        assert (stats.submitted, stats.working, len(builds)) == (3, 1, 2)  # a new read, fresh
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_restarted_executor_recovers_its_orders_from_the_journal(
     journal: AsyncJournal, autojump_clock: trio.testing.MockClock
 ) -> None:

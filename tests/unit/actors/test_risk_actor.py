@@ -56,6 +56,7 @@ from cjt_actors.risk_rules import (
     OPERATOR,
     RESUMED,
     SHUTDOWN,
+    RiskEngine,
     RiskLimits,
 )
 from cjt_actors.status import StatusBoard
@@ -440,8 +441,63 @@ async def test_feed_status_and_order_events_move_the_picture(
     status = running.status()
     assert [(p.product_id, p.quantity) for p in status.positions] == [("BTC-USD", D("0.1"))]
     assert status.open_orders == 1
-    await trio.sleep(1)  # the timer refreshes the status (views alone do not)
-    assert running.status().equity == D(100)
+    # Marked at the last view's mid at once (built when read, no timer needed): 0.1 * 1000.
+    assert status.equity == D(100)
+
+
+async def test_the_status_is_built_when_read_never_per_message(
+    rig: Rig, autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Risk is on the order path: a message or a tick only touches its key (progress for the
+    health checks); a read builds the status from the engine as it is then."""
+    builds: list[float] = []
+    published: list[str] = []
+    status_of = RiskActor._status
+    publish = StatusBoard.publish
+
+    def counting(actor: RiskActor, engine: RiskEngine) -> RiskStatus:
+        builds.append(trio.current_time())
+        return status_of(actor, engine)
+
+    def recording(board: StatusBoard, name: str, snapshot: object) -> None:
+        published.append(name)
+        publish(board, name, snapshot)
+
+    monkeypatch.setattr(RiskActor, "_status", counting)
+    monkeypatch.setattr(StatusBoard, "publish", recording)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(Supervisor("t", [ChildSpec(name="risk", run=rig.actor().run)]).run)
+        rig.send(connected())
+        rig.send(view())
+        await settle()
+        for message in (
+            submit("c1"),
+            submit("c2"),
+            fill("t1"),
+            view(bid="50990", ask="51010"),
+            FeedStatusChanged(state=FeedState.RECONNECTING, detail="", attempt=1, at=0.0),
+        ):
+            await trio.sleep(0.125)
+            rig.send(message)
+            await settle()
+            assert rig.board.updated_at("risk") == trio.current_time()  # each one touched it
+        await trio.sleep(1)  # and a tick of the timer
+        touched = rig.board.updated_at("risk")
+        assert touched is not None
+        assert trio.current_time() - 1 < touched < trio.current_time()  # the tick touched it
+        assert (builds, published) == ([], [])  # ... and none built or posted a status
+        await trio.sleep(0.1)
+        status = rig.status()
+        assert builds == [trio.current_time()]  # one build, at the read
+        assert (status.approved, status.open_orders, status.feed) == (2, 2, "reconnecting")
+        assert [(p.product_id, p.quantity) for p in status.positions] == [("BTC-USD", D("0.1"))]
+        assert status.equity == D(100)  # marked at the last view's mid
+        assert status.at == touched  # the figures are as of the last message or tick
+        rig.send(fill("t2"))
+        await settle()
+        assert [p.quantity for p in rig.status().positions] == [D("0.2")]  # a new read, fresh
+        assert len(builds) == 2
+        nursery.cancel_scope.cancel()
 
 
 # -- the timer, the latch and the kill switch ---------------------------------------------------

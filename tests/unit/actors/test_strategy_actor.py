@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 
+from cjt_actors.actors import strategy as strategy_module
 from cjt_actors.actors.strategy import StrategyActor, StrategyRecovery, StrategyStatus
 from cjt_actors.bars import Bar
 from cjt_actors.channels import ConflatingMailbox, Mailbox, Overflow
@@ -587,6 +588,50 @@ async def test_order_events_update_the_context_before_the_strategy_hears(
         nursery.cancel_scope.cancel()
 
 
+async def test_the_status_is_built_when_read_never_per_callback(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The strategy is on the order path: a callback only touches its key (progress for the
+    health checks); a read builds the status from the counters and context as they are."""
+    builds: list[float] = []
+    published: list[str] = []
+    status_of = strategy_module._Driver.status
+    publish = StatusBoard.publish
+
+    def counting(driver: strategy_module._Driver) -> StrategyStatus:
+        builds.append(trio.current_time())
+        return status_of(driver)
+
+    def recording(board: StatusBoard, name: str, snapshot: object) -> None:
+        published.append(name)
+        publish(board, name, snapshot)
+
+    monkeypatch.setattr(strategy_module._Driver, "status", counting)
+    monkeypatch.setattr(StatusBoard, "publish", recording)
+    h = _harness(Scripted(book=_returns(_bid())))
+    events = h.order_events.sender()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(h.actor.run, _ctx())
+        for _ in range(3):
+            await trio.sleep(0.5)
+            h.views.put(BookUpdated(view=_view(at=trio.current_time())))
+            await _settle()
+            assert h.board.updated_at("strategy:s") == trio.current_time()  # touched
+        await trio.sleep(0.5)
+        events.send_nowait(_update(_coid(0, 1), OrderState.OPEN, at=1.0))
+        events.send_nowait(_update(_coid(0, 2), OrderState.CANCELLED, at=1.0))
+        await _settle()
+        assert h.board.updated_at("strategy:s") == trio.current_time()
+        assert (builds, published) == ([], [])  # no callback built or posted a status
+        status = h.status()
+        assert builds == [trio.current_time()]  # one build, at the read
+        assert (status.submits_sent, status.working_orders) == (3, 2)
+        h.views.put(BookUpdated(view=_view(at=trio.current_time())))
+        await _settle()
+        assert (h.status().submits_sent, len(builds)) == (4, 2)  # a new read, fresh
+        nursery.cancel_scope.cancel()
+
+
 async def test_the_timer_ticks_on_trio_time(autojump_clock: trio.testing.MockClock) -> None:
     strategy = Scripted()
     h = _harness(strategy, timer_interval=0.5)
@@ -716,6 +761,7 @@ async def test_each_incarnation_gets_a_new_strategy_and_new_ids(
         await nursery.start(supervisor.run)
         h.views.put(BookUpdated(view=_view()))
         await trio.sleep(5)
+        assert h.status().incarnation == 1  # the board reads the new incarnation
         nursery.cancel_scope.cancel()
     assert len(made) == 2
     assert made[0] is not made[1]
