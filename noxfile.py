@@ -81,6 +81,18 @@ def soak(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Every benchmark of tests/performance/ on the recorded capture; prints the table with
+    each target met or missed and writes .cache/bench/results.json (about 8 minutes).
+
+    ``nox -s bench -- --quick`` is a one-minute smoke run; ``-- --record`` also rewrites
+    docs/performance.json and the table in docs/performance.md; ``-- --only bench_book``.
+    """
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "tests.performance", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     """ruff (lint + format check), mypy --strict on the package, flake8-async (ASYNC102)."""
     session.install("-e", ".[test]", *LINT_DEPS)

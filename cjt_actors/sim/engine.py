@@ -441,6 +441,17 @@ class Engine:
             return None
         return order.view()
 
+    def is_resting(self, user_id: str, order_id: str) -> bool:
+        """Whether the user's order rests in the book now (open, with size left to trade).
+
+        The cheap form of ``get_order(...)`` for a caller that polls many of its own orders
+        every step (the synthetic maker): no :class:`OrderView` is built and no decimal
+        arithmetic is done. False for an unknown order, another user's order, an order that
+        has ended, and an order that does not rest (a market order, a pending stop).
+        """
+        order = self._orders.get(order_id)
+        return order is not None and order.user_id == user_id and order.in_book
+
     @_exact
     def list_orders(
         self,

@@ -29,7 +29,7 @@ import attrs
 
 from ..errors import InvalidSpec
 from .engine import Engine
-from .orders import LimitGtc, MarketIoc, OrderAccepted, OrderRequest, OrderStatus, Side
+from .orders import LimitGtc, MarketIoc, OrderAccepted, OrderRequest, Side
 from .products import ProductSpec
 
 __all__ = ["MAKER", "TAKER", "MarketParams", "SyntheticMarket"]
@@ -187,7 +187,7 @@ class SyntheticMarket:
                 self._quote(state, key, now)
 
     def _resize(self, state: _ProductState, now: float) -> None:
-        keys = sorted(state.quotes, key=lambda k: (k[0].value, k[1]))
+        keys = sorted(state.quotes)  # (side, ticks): Side is a StrEnum, so BUY < SELL
         for key in self._rng.sample(keys, min(self.params.resize_per_step, len(keys))):
             self.engine.cancel(MAKER, [state.quotes.pop(key)], now=now)
             self._quote(state, key, now)
@@ -212,9 +212,9 @@ class SyntheticMarket:
 
     def _forget_finished(self, state: _ProductState) -> None:
         """Drop quotes that were filled away (by takers or by clients) so they are renewed."""
+        is_resting = self.engine.is_resting
         for key, order_id in list(state.quotes.items()):
-            view = self.engine.get_order(MAKER, order_id)
-            if view is None or view.leaves_quantity <= 0 or view.status is not OrderStatus.OPEN:
+            if not is_resting(MAKER, order_id):
                 del state.quotes[key]
 
     # -- the taker ---------------------------------------------------------------------------

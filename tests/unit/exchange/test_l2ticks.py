@@ -117,7 +117,9 @@ def test_a_value_off_the_grid_or_not_a_number_is_refused_with_the_reason(
         (D("0.010"), "0.03", 3),  # trailing zeros of the increment do not matter
     ],
 )
-def test_increments_that_are_not_a_power_of_ten(increment: Decimal, text: str, expected: int) -> None:
+def test_increments_that_are_not_a_power_of_ten(
+    increment: Decimal, text: str, expected: int
+) -> None:
     assert step_parser(increment)(text) == expected
 
 
