@@ -26,7 +26,14 @@ from typing import Any
 from .capture import load_capture
 from .harness import BenchContext, Metric, environment, evaluate, markdown_table
 
-MODULES = ("bench_book", "bench_ingest", "bench_latency", "bench_supervisor", "bench_memory")
+MODULES = (
+    "bench_decode",
+    "bench_book",
+    "bench_ingest",
+    "bench_latency",
+    "bench_supervisor",
+    "bench_memory",
+)
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
