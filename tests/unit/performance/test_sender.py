@@ -36,15 +36,28 @@ def _frames(count: int) -> list[str]:
 
 
 async def _receive(url: str, count: int) -> tuple[list[str], int | None]:
-    """Subscribe, receive ``count`` messages, then wait for the server's close code."""
+    """Subscribe, receive ``count`` messages, then wait for the server's close code.
+
+    The TCP stream is opened and closed here, as the product's connector does
+    (``cjt_actors.exchange.ws.tcp_connector``): trio-websocket 0.12's ``open_websocket_url``
+    leaves its socket unclosed when the server ends the connection (a ResourceWarning)."""
     received: list[str] = []
-    async with trio_websocket.open_websocket_url(url, max_message_size=1 << 20) as ws:
-        await ws.send_message('{"type": "subscribe"}')
-        with trio.fail_after(10):
-            for _ in range(count):
-                received.append(str(await ws.get_message()))
-            with pytest.raises(trio_websocket.ConnectionClosed) as closed:
-                await ws.get_message()
+    host, port = url.removeprefix("ws://").rstrip("/").split(":")
+    stream = await trio.open_tcp_stream(host, int(port))
+    try:
+        async with trio.open_nursery() as nursery:
+            ws = await trio_websocket.wrap_client_stream(
+                nursery, stream, host, "/", max_message_size=1 << 20
+            )
+            await ws.send_message('{"type": "subscribe"}')
+            with trio.fail_after(10):
+                for _ in range(count):
+                    received.append(str(await ws.get_message()))
+                with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                    await ws.get_message()
+            await ws.aclose()
+    finally:
+        await stream.aclose()
     assert closed.value.reason is not None
     return received, closed.value.reason.code
 
