@@ -38,12 +38,9 @@ from .stream import (
     EventType,
     FrameDecodeError,
     _BadLevel,
-    _event_type,
+    _l2_event_fields,
     _l2_level,
-    _list,
-    _object,
     _show,
-    _str,
 )
 
 __all__ = ["L2TickData", "L2TickDecoder", "L2TickEvent", "TickLevel", "step_parser"]
@@ -179,23 +176,7 @@ class L2TickDecoder:
         )
 
     def _event(self, event: Any, channel: str, index: int) -> L2TickEvent:
-        try:
-            kind = event["type"]
-            product_id = event["product_id"]
-            updates = event["updates"]
-            if (
-                (kind != "snapshot" and kind != "update")
-                or type(product_id) is not str
-                or type(updates) is not list
-            ):
-                raise _BadLevel
-        except (_BadLevel, KeyError, TypeError):
-            where = f"{channel}.events[{index}]"
-            obj = _object(event, where)
-            _event_type(obj, where)
-            _str(obj, "product_id", where)
-            _list(obj, "updates", where)
-            raise FrameDecodeError(where, "could not be decoded") from None  # pragma: no cover
+        kind, product_id, updates = _l2_event_fields(event, channel, index)
         grid = self._grids.get(product_id)
         levels = self._levels(updates, grid, lambda: f"{channel}.events[{index}].updates")
         return L2TickEvent(type=kind, product_id=product_id, levels=levels)

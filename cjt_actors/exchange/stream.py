@@ -745,8 +745,9 @@ def _l2_level(update: object, where: str) -> L2Level:
     return (side, price, quantity, _str(obj, "event_time", where))
 
 
-def _l2_event(event: Any, channel: str, index: int) -> L2Event:
-    """One ``l2_data`` event: a fast path for the well-formed case; paths built on error."""
+def _l2_event_fields(event: Any, channel: str, index: int) -> tuple[EventType, str, list[Any]]:
+    """An ``l2_data`` event's type, product and raw updates: a fast path for the well-formed
+    case, the path of the problem built only on error (shared with :mod:`.l2ticks`)."""
     try:
         kind = event["type"]
         product_id = event["product_id"]
@@ -764,6 +765,12 @@ def _l2_event(event: Any, channel: str, index: int) -> L2Event:
         _str(obj, "product_id", where)
         _list(obj, "updates", where)
         raise FrameDecodeError(where, "could not be decoded") from None  # pragma: no cover
+    return kind, product_id, updates
+
+
+def _l2_event(event: Any, channel: str, index: int) -> L2Event:
+    """One ``l2_data`` event with Decimal levels."""
+    kind, product_id, updates = _l2_event_fields(event, channel, index)
     return L2Event(
         type=kind,
         product_id=product_id,
