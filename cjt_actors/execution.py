@@ -121,6 +121,22 @@ async def _publish_nothing(_: ExecutorOutput) -> None:
     await trio.lowlevel.checkpoint()
 
 
+def _commit_of_a_move() -> trio.CancelScope:
+    """The scope of the journal write of a move already made in memory: shielded.
+
+    Why: the journal's write cannot be abandoned once its thread runs, but it first waits its
+    turn at a checkpoint, and a cancellation delivered there skipped it. The order was then
+    moved in memory and not in the journal, and the emergency step, which reads memory,
+    never looked it up again: a clean stop could end with the journal saying CANCEL_PENDING
+    for an order the exchange had cancelled. Shielded, the write waits its turn and
+    commits, and the cancellation is delivered at the next checkpoint after it. The wait is
+    bounded by the journal's queue (local commits, one at a time), as the write itself is.
+    Writes made *before* the move (an intent's, a fill's) need no shield: cancelled
+    first, neither happens.
+    """
+    return trio.CancelScope(shield=True)
+
+
 @attrs.frozen(kw_only=True)
 class RecoveryReport:
     """What :meth:`ExecutionCore.recover` found."""
@@ -540,7 +556,8 @@ class ExecutionCore:
         elif order.order_id != known_id:
             # A late answer taught an order that had already ended (filled before the
             # create's answer came) its venue id: the row must say it too.
-            await self.journal.upsert_order(order.client_order_id, _row(order, intent))
+            with _commit_of_a_move():
+                await self.journal.upsert_order(order.client_order_id, _row(order, intent))
 
     async def _record_move(
         self,
@@ -557,9 +574,10 @@ class ExecutionCore:
         entries: list[tuple[Message, float]] = [(update, update.at)]
         if intent_at is not None:
             entries.insert(0, (intent, intent_at))
-        await self.journal.append_many_for_order(
-            entries, client_order_id=order.client_order_id, state=_row(order, intent)
-        )
+        with _commit_of_a_move():
+            await self.journal.append_many_for_order(
+                entries, client_order_id=order.client_order_id, state=_row(order, intent)
+            )
         _log_move(update)
         await publish(update)
 
@@ -583,9 +601,10 @@ class ExecutionCore:
         the emergency step, the only caller, runs after the tree is gone."""
         if not moves:
             return
-        await self.journal.append_moves(
-            [(update, update.at, update.client_order_id, row) for update, row in moves]
-        )
+        with _commit_of_a_move():
+            await self.journal.append_moves(
+                [(update, update.at, update.client_order_id, row) for update, row in moves]
+            )
         for update, _ in moves:
             _log_move(update)
 
@@ -625,7 +644,8 @@ class ExecutionCore:
             # The order moved while the fill was being written (a cancel's answer, a
             # snapshot): that move's row was taken without this fill, and was written after
             # the fill's. Write the row again, with both.
-            await self.journal.upsert_order(order.client_order_id, _row(order, intent))
+            with _commit_of_a_move():
+                await self.journal.upsert_order(order.client_order_id, _row(order, intent))
         if not new:
             self._counts["duplicate_fills"] += 1
             return
@@ -743,41 +763,48 @@ class ExecutionCore:
         progress.read(open_before, first=True)
         remaining: tuple[VenueOrder, ...] = open_before
         sent = tries = 0
-        async with trio.open_nursery() as nursery:
-            reports: trio.MemorySendChannel[VenueSignal]
-            reports, inbox = trio.open_memory_channel[VenueSignal](256)
-            nursery.start_soon(self._drain_reports, inbox)
-            await nursery.start(self.venue.run, reports)
-            limiter = trio.CapacityLimiter(_EMERGENCY_PARALLEL_CANCELS)
-            while remaining and tries < attempts:
-                tries += 1
-                progress.attempts = tries
-                if isinstance(self.venue, BatchCancelling):
-                    await self._emergency_cancel_batch(self.venue, remaining)
-                else:
-                    async with trio.open_nursery() as cancels:
-                        for venue_order in remaining:
-                            cancels.start_soon(self._emergency_cancel, venue_order, limiter)
-                sent += len(remaining)
-                progress.sent(len(remaining))
-                remaining = await self.venue.open_orders()
-                progress.read(remaining)
-                if remaining and tries < attempts:
-                    await trio.sleep(pause)
-            # Let the reports of the last cancels be journaled: wait for a quiet period.
-            seen = -1
-            while seen != self._emergency_reports:
-                seen = self._emergency_reports
-                await trio.sleep(settle)
-            # A venue that reports by polling may not have told us yet how each order
-            # ended: ask, so the journal ends with every order's final state.
-            for order in self.working_orders():
-                answered, found = await self._lookup(order)
-                if answered and found is not None and not order.terminal:
-                    await self._apply(
-                        order, attrs.evolve(found.state, from_lookup=True), _publish_nothing
-                    )
-            nursery.cancel_scope.cancel(reason="emergency cancel finished")
+        reports: trio.MemorySendChannel[VenueSignal]
+        reports, inbox = trio.open_memory_channel[VenueSignal](256)
+        # Three phases, so no report is dropped and nothing races the last lookups: (1) the
+        # venue reports while the cancels go out; (2) it is stopped and its channel closed,
+        # and the drain journals every report it had handed over (cancelling the drain
+        # with the venue lost those still queued or being written); (3) with nothing else
+        # running, every order still working is looked up and its end journaled.
+        async with trio.open_nursery() as draining:
+            draining.start_soon(self._drain_reports, inbox)
+            async with reports, trio.open_nursery() as reporting:
+                await reporting.start(self.venue.run, reports)
+                limiter = trio.CapacityLimiter(_EMERGENCY_PARALLEL_CANCELS)
+                while remaining and tries < attempts:
+                    tries += 1
+                    progress.attempts = tries
+                    if isinstance(self.venue, BatchCancelling):
+                        await self._emergency_cancel_batch(self.venue, remaining)
+                    else:
+                        async with trio.open_nursery() as cancels:
+                            for venue_order in remaining:
+                                cancels.start_soon(self._emergency_cancel, venue_order, limiter)
+                    sent += len(remaining)
+                    progress.sent(len(remaining))
+                    remaining = await self.venue.open_orders()
+                    progress.read(remaining)
+                    if remaining and tries < attempts:
+                        await trio.sleep(pause)
+                # Let the venue deliver the reports of the last cancels: wait for a quiet
+                # period (no new report for ``settle`` seconds).
+                seen = -1
+                while seen != self._emergency_reports:
+                    seen = self._emergency_reports
+                    await trio.sleep(settle)
+                reporting.cancel_scope.cancel(reason="emergency cancels sent")
+        # A venue that reports by polling may not have told us yet how each order ended:
+        # ask, so the journal ends with every order's final state.
+        for order in self.working_orders():
+            answered, found = await self._lookup(order)
+            if answered and found is not None and not order.terminal:
+                await self._apply(
+                    order, attrs.evolve(found.state, from_lookup=True), _publish_nothing
+                )
         return EmergencyCancelFinished(
             venue=self.venue.name,
             open_before=len(open_before),
@@ -882,7 +909,8 @@ class ExecutionCore:
                 await self._record_moves(staged)
                 staged = []
                 intent = self._intents[order.client_order_id]
-                await self.journal.upsert_order(order.client_order_id, _row(order, intent))
+                with _commit_of_a_move():
+                    await self.journal.upsert_order(order.client_order_id, _row(order, intent))
         await self._record_moves(staged)
         if refused is not None:
             raise refused

@@ -970,3 +970,95 @@ async def test_a_move_made_while_a_fill_is_written_does_not_hide_the_fill_in_the
     row = (await journal.orders())["c-1"]
     assert (row["state"], row["filled_size"]) == ("FILLED", "0.01")
     assert [type(e).__name__ for e in published.events].count("OrderFilled") == 1
+
+
+# -- found by the kill -9 end-to-end test on a loaded CI machine -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "after"),
+    [
+        (_snapshot("CANCELLED", "v-1"), OrderState.CANCELLED),
+        (CancelRequested(), OrderState.CANCEL_PENDING),
+        # A fill is written before the order moves: cancelled first, neither happens (the
+        # venue's next report or the emergency step's last read of fills brings it again).
+        (Fill(trade_id="t-1", price=Decimal("100"), size=Decimal("0.004")), OrderState.OPEN),
+    ],
+    ids=["snapshot", "cancel-request", "fill"],
+)
+async def test_a_cancellation_never_leaves_an_order_moved_in_memory_and_not_in_the_journal(
+    journal: AsyncJournal, event: VenueOrderState | CancelRequested | Fill, after: OrderState
+) -> None:
+    """The tree is cancelled just as a report is being applied: once the order has moved in
+    memory, its commit must not be skipped. (It was: the write waits its turn at a
+    checkpoint, the cancellation landed there, and the emergency step, which reads memory,
+    never looked the order up again; a clean stop ended with the journal saying
+    CANCEL_PENDING for an order the exchange had cancelled.)"""
+    core = ExecutionCore(ScriptedVenue(), journal)
+    await core.submit(_order(), Published())
+    order = core.order("c-1")
+    assert order is not None
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        if isinstance(event, CancelRequested):
+            await core._apply(order, event, Published())
+        else:
+            report = VenueReport(client_order_id="c-1", event=event, at=1.0)
+            await core.on_report(report, Published())
+    assert scope.cancelled_caught  # the cancellation is delivered, after the commit
+    assert order.state is after
+    row = (await journal.orders())["c-1"]
+    assert (row["state"], row["filled_size"]) == (after.value, str(order.filled_size))
+    [*_, (_, _, last)] = await journal.read(kinds=[OrderUpdated])
+    assert isinstance(last, OrderUpdated)
+    assert last.state is after
+
+
+async def test_every_report_handed_over_before_the_venue_stops_is_journaled(
+    journal: AsyncJournal, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A burst of fills the venue hands over as the emergency step ends, with a slow journal:
+    the step stops the venue, then journals everything queued before it returns (it used to
+    cancel the reports' task with the venue, so fills still being written, or queued behind
+    them, were lost from the run's journal until the next start)."""
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    for n in range(3):
+        await core.submit(_order(f"c-{n}", size="0.01"), Published())
+    record_fill = journal.record_fill
+
+    async def slow_record_fill(*args: object, **kwargs: object) -> bool:
+        await trio.sleep(1.0)  # a loaded disk: longer than the step's quiet period
+        new: bool = await record_fill(*args, **kwargs)  # type: ignore[arg-type]
+        return new
+
+    journal.record_fill = slow_record_fill  # type: ignore[method-assign]
+    listing = venue.open_orders
+    reads = 0
+
+    async def open_orders_then_fills() -> tuple[VenueOrder, ...]:
+        nonlocal reads
+        reads += 1
+        listed = await listing()
+        if reads == 2:  # the re-read after the cancels: the fills made just before arrive
+            assert venue.reports is not None
+            for n in range(3):
+                fill = Fill(
+                    trade_id=f"t-{n}", price=Decimal("100"), size=Decimal("0.004"), order_id=""
+                )
+                await venue.reports.send(
+                    VenueReport(client_order_id=f"c-{n}", event=fill, at=trio.current_time())
+                )
+        return listed
+
+    venue.open_orders = open_orders_then_fills  # type: ignore[method-assign]
+    outcome = await core.emergency_cancel_all(settle=0.01)
+    assert outcome.remaining == 0
+    assert sorted(await _fill_ids(journal)) == ["t-0", "t-1", "t-2"]
+    rows = await journal.orders()
+    assert [rows[f"c-{n}"]["filled_size"] for n in range(3)] == ["0.004"] * 3
+
+
+async def _fill_ids(journal: AsyncJournal) -> list[str]:
+    entries = await journal.read(kinds=[OrderFilled])
+    return [m.trade_id for _, _, m in entries if isinstance(m, OrderFilled)]
