@@ -14,7 +14,10 @@ The write-ahead rule (DESIGN §7), in the order things happen:
 2. every legal lifecycle move is journaled as an :class:`OrderUpdated` with the order's new
    row, then published;
 3. every fill is journaled by ``trade_id`` (idempotent, with the order's row) *before* it is
-   published, so positions (risk) only ever change after the fill is durable.
+   published, so positions (risk) only ever change after the fill is durable;
+4. memory never runs ahead of the journal: a move made in memory is committed even if a
+   cancellation arrives while its write waits its turn (the write is shielded), because
+   the emergency step decides what to look up from memory.
 
 The emergency step moves many orders at once, so it journals their moves a transaction (one
 fsync) at a time rather than one per order (:meth:`AsyncJournal.append_moves`): a cancel
