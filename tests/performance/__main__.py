@@ -33,6 +33,7 @@ MODULES = (
     "bench_latency",
     "bench_supervisor",
     "bench_memory",
+    "bench_orders",
 )
 ROOT = Path(__file__).resolve().parents[2]
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
