@@ -50,7 +50,7 @@ from .harness import BenchContext, Metric
 
 __all__ = ["AcceptingVenue", "OrdersReport", "measure", "metrics", "run"]
 
-FULL_ORDERS: Final = 10_000
+FULL_ORDERS: Final = 5_000
 QUICK_ORDERS: Final = 2_000
 
 
