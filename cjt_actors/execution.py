@@ -38,6 +38,7 @@ market maker that requotes faster than the venue answers must not lose its cance
 
 from __future__ import annotations
 
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
@@ -187,6 +188,12 @@ class ExecutionCore:
         self.journal = journal
         self.max_resends = max_resends
         self._orders: dict[str, TrackedOrder] = {}
+        #: The orders not yet seen ended, oldest intent first: the working ones, plus those
+        #: that ended since the last query. Queries cost O(working), not O(every order the
+        #: journal holds), which grows for as long as the daemon trades.
+        self._unended: dict[str, TrackedOrder] = {}
+        #: The orders that left ``_unended``, by state: final, as an ended order never moves.
+        self._ended_by_state: collections.Counter[OrderState] = collections.Counter()
         self._intents: dict[str, SubmitOrder] = {}
         self._cancel_when_acknowledged: set[str] = set()
         self._unsent: set[str] = set()  #: registered, intent not yet journaled
@@ -223,13 +230,18 @@ class ExecutionCore:
 
     def working_orders(self) -> list[TrackedOrder]:
         """Orders not in a terminal state, oldest intent first."""
-        return [order for order in self._orders.values() if not order.terminal]
+        ended = [coid for coid, order in self._unended.items() if order.terminal]
+        for coid in ended:
+            self._ended_by_state[self._unended.pop(coid).state] += 1
+        return list(self._unended.values())
 
     def orders_by_state(self) -> dict[OrderState, int]:
         """How many orders this core knows in each state (ended ones included)."""
         counts: dict[OrderState, int] = dict.fromkeys(OrderState, 0)
-        for order in self._orders.values():
+        for order in self.working_orders():
             counts[order.state] += 1
+        for state, ended in self._ended_by_state.items():
+            counts[state] += ended
         return counts
 
     def statistics(self) -> ExecutionStatistics:
@@ -275,12 +287,15 @@ class ExecutionCore:
 
     async def _recover(self, publish: Publish) -> RecoveryReport:
         self._orders.clear()
+        self._unended.clear()
+        self._ended_by_state.clear()
         self._intents.clear()
         self._cancel_when_acknowledged.clear()
         self._unsent.clear()
         entries = await self.journal.read(kinds=(SubmitOrder, OrderUpdated, OrderFilled))
         for _seq, _at, message in entries:
             self._replay(message)
+        self._unended = dict(self._orders)  # the first query sets the ended ones apart
         replayed = len(self._orders)
         resolved = resent = 0
         for order in self.working_orders():
@@ -354,7 +369,7 @@ class ExecutionCore:
         coid = command.client_order_id
         if coid in self._orders:
             return False
-        self._orders[coid] = _new_order(command)
+        self._orders[coid] = self._unended[coid] = _new_order(command)
         self._intents[coid] = command
         self._unsent.add(coid)
         return True

@@ -1062,3 +1062,63 @@ async def test_every_report_handed_over_before_the_venue_stops_is_journaled(
 async def _fill_ids(journal: AsyncJournal) -> list[str]:
     entries = await journal.read(kinds=[OrderFilled])
     return [m.trade_id for _, _, m in entries if isinstance(m, OrderFilled)]
+
+
+# -- queries over weeks of orders ---------------------------------------------------------------
+
+
+def _brute_force(core: ExecutionCore) -> tuple[list[str], dict[OrderState, int]]:
+    """What the queries must answer, from every order the core holds."""
+    orders = list(core._orders.values())
+    counts = dict.fromkeys(OrderState, 0)
+    for order in orders:
+        counts[order.state] += 1
+    return [o.client_order_id for o in orders if not o.terminal], counts
+
+
+async def test_queries_agree_with_every_order_held_and_skip_the_ended_ones(
+    journal: AsyncJournal,
+) -> None:
+    """``working_orders``, ``orders_by_state`` and ``statistics`` are read on every status
+    line and metrics scrape: they answer from the orders not yet seen ended, and must
+    answer what a count over every order would, whenever they are asked, and again after a
+    recovery replays the journal."""
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    published = Published()
+
+    def check(against: ExecutionCore) -> None:
+        working, counts = _brute_force(against)
+        assert [o.client_order_id for o in against.working_orders()] == working
+        assert against.orders_by_state() == counts
+        assert against.statistics().working == len(working)
+        assert len(against._unended) == len(working)  # the ended ones were set apart
+
+    for n in range(12):
+        if n % 4 == 3:
+            venue.outcomes.append(Rejected(reason="INSUFFICIENT_FUND"))
+        await core.submit(_order(f"c-{n}"), published)
+        if n % 4 == 0:
+            await core.on_report(
+                VenueReport(client_order_id=f"c-{n}", event=_snapshot("CANCELLED"), at=1.0),
+                published,
+            )
+        if n % 4 == 1:
+            fill = Fill(trade_id=f"t-{n}", price=Decimal("100"), size=Decimal("0.01"))
+            await core.on_report(
+                VenueReport(client_order_id=f"c-{n}", event=fill, at=1.0), published
+            )
+        if n % 3 == 0:
+            check(core)  # asked now and then, as a status line is
+    check(core)
+    counts = core.orders_by_state()
+    assert [counts[s] for s in (OrderState.OPEN, OrderState.CANCELLED, OrderState.FILLED)] == [
+        3,
+        3,
+        3,
+    ]
+    assert counts[OrderState.REJECTED] == 3
+    again = ExecutionCore(venue, journal)
+    await again.recover(Published())
+    check(again)
+    assert again.orders_by_state() == counts
