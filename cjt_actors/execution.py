@@ -135,8 +135,8 @@ def _commit_of_a_move() -> trio.CancelScope:
     for an order the exchange had cancelled. Shielded, the write waits its turn and
     commits, and the cancellation is delivered at the next checkpoint after it. The wait is
     bounded by the journal's queue (local commits, one at a time), as the write itself is.
-    Writes made *before* the move (an intent's, a fill's) need no shield: cancelled
-    first, neither happens.
+    Writes made *before* the move (a fill's) need no shield: cancelled first, neither
+    happens. Nor does a fresh intent's (:meth:`ExecutionCore._record_move`).
     """
     return trio.CancelScope(shield=True)
 
@@ -587,12 +587,17 @@ class ExecutionCore:
         intent_at: float | None = None,
     ) -> None:
         """Journal a legal move with the order's new row, then publish it. With
-        ``intent_at``, the intent itself is journaled first, in the same transaction."""
+        ``intent_at``, the intent itself is journaled first, in the same transaction.
+
+        A fresh intent's commit is not shielded: cancelled before it commits, the intent
+        was never durable and is never sent, and the order stays SUBMITTED in memory (not
+        ended, so the emergency step still looks it up). Shielded, a stop at that moment
+        would leave a durable intent that the next start sends."""
         update = _update(order, intent, before)
         entries: list[tuple[Message, float]] = [(update, update.at)]
         if intent_at is not None:
             entries.insert(0, (intent, intent_at))
-        with _commit_of_a_move():
+        with trio.CancelScope(shield=intent_at is None):
             await self.journal.append_many_for_order(
                 entries, client_order_id=order.client_order_id, state=_row(order, intent)
             )

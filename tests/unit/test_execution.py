@@ -1122,3 +1122,20 @@ async def test_queries_agree_with_every_order_held_and_skip_the_ended_ones(
     await again.recover(Published())
     check(again)
     assert again.orders_by_state() == counts
+
+
+async def test_a_fresh_intent_cancelled_before_its_commit_is_neither_durable_nor_sent(
+    journal: AsyncJournal,
+) -> None:
+    """The one commit after a move that is not shielded: a stop just before it leaves no
+    intent for the next start to send, and the order, SUBMITTED in memory, is not ended
+    (the emergency step still looks it up)."""
+    venue = ScriptedVenue()
+    core = ExecutionCore(venue, journal)
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await core.submit(_order(), Published())
+    assert scope.cancelled_caught
+    assert await journal.read() == []
+    assert venue.submits == []
+    assert [o.client_order_id for o in core.working_orders()] == ["c-1"]
